@@ -1,0 +1,56 @@
+# Lifewatch: every target creates and uses the virtualenv at .venv.
+# On a fresh machine `make demo` and `make test` do everything, including
+# installing Mosquitto and InfluxDB from Debian's packages when run as root.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+LW     := $(VENV)/bin/lifewatch
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help venv deps demo test bench lint services-up services-down status clean
+
+help:
+	@echo "make demo     services + simulated Shihezi city at 60x + ingest (DURATION=120 to bound it)"
+	@echo "make test     the whole test suite against real Mosquitto and InfluxDB"
+	@echo "make bench    ingest benchmarks and the drain comparison with Node-RED"
+	@echo "make lint     ruff"
+	@echo "make services-up / services-down   project-local Mosquitto and InfluxDB"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# system binaries (mosquitto, influxd): installed with apt-get when missing and root
+deps: $(STAMP)
+	$(LW) services install
+
+demo: deps
+	$(LW) demo $(if $(DURATION),--duration $(DURATION),)
+
+test: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: deps
+	$(PY) -m bench.run
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+services-up: deps
+	$(LW) services up
+
+services-down: $(STAMP)
+	$(LW) services down
+
+status: $(STAMP)
+	$(LW) status
+
+clean:
+	-$(LW) services down
+	rm -rf .lifewatch .pytest_cache

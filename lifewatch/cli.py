@@ -1,0 +1,136 @@
+"""The ``lifewatch`` command.
+
+Each subcommand names its handler as ``"module:function"``; the module is
+imported only when that subcommand runs, so ``lifewatch --help`` stays fast
+and a subcommand's heavy imports (pandas, scikit-learn) cost nothing elsewhere.
+A handler takes ``(args, settings)`` and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+from lifewatch.settings import Settings, SettingsError
+
+Builder = Callable[[argparse.ArgumentParser], None]
+
+
+def _services(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["up", "down", "status", "install"], help="start, stop or show the project-local services; install the binaries if missing")
+    p.add_argument("--only", choices=["mosquitto", "influxd"], help="act on one service only")
+    p.add_argument("--json", action="store_true", help="status as JSON")
+
+
+def _ingest(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--topic", help="subscription filter (default <prefix>/+/+/+/reading)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until SIGTERM/Ctrl-C)")
+
+
+def _simulate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--city", help="city file (default: the bundled Shihezi demo city)")
+    p.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same readings")
+    p.add_argument("--speed", default="60", help="simulated seconds per wall second, or 'max' (default 60)")
+    p.add_argument("--start", help="first event time, RFC 3339 (default: far enough in the past to never pass the wall clock)")
+    p.add_argument("--duration", help="simulated time span, e.g. 2h, 7d (default: until stopped)")
+    p.add_argument("--wall-duration", type=float, help="stop after this many wall seconds")
+    p.add_argument("--batch", type=int, default=0, help="gateway batch payloads of up to N readings (0 = single)")
+    p.add_argument("--scenario", action="append", default=[], metavar="NAME@TARGET@START[+DURATION]",
+                   help="inject an incident, e.g. water.burst@dma-d01-1@+30m+2h (repeatable); see --list-scenarios")
+    p.add_argument("--incidents", help="YAML file of incidents to inject")
+    p.add_argument("--list-scenarios", action="store_true", help="list the scenario names and exit")
+    p.add_argument("--labels", help="write the ground-truth labels of injected incidents to this file (JSON)")
+    p.add_argument("--sensors", type=int, help="simulate only the first N sensors of the city")
+    p.add_argument("--out", help="write messages as JSON Lines {topic, payload} instead of publishing")
+
+
+def _status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", default="10m", help="window for reading counts (default 10m)")
+    p.add_argument("--json", action="store_true", help="print only JSON on stdout")
+
+
+def _deadletter(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = sub.add_parser("list", help="list dead letters, newest first")
+    ls.add_argument("--reason", help="only this reason")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--all", action="store_true", help="include re-driven letters")
+    ls.add_argument("--json", action="store_true")
+    sh = sub.add_parser("show", help="show one dead letter with its raw payload")
+    sh.add_argument("id", type=int)
+    rd = sub.add_parser("redrive", help="publish dead letters back to their topic (after fixing the cause)")
+    rd.add_argument("ids", type=int, nargs="*", help="ids (default: all pending, filtered by --reason)")
+    rd.add_argument("--reason", help="only this reason")
+    rd.add_argument("--dry-run", action="store_true")
+
+
+def _demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duration", type=float, help="stop after this many seconds (env DURATION in make demo)")
+    p.add_argument("--speed", default="60", help="simulation speed (default 60)")
+    p.add_argument("--seed", type=int, default=1)
+
+
+def _settings(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true")
+
+
+COMMANDS: dict[str, tuple[str, str, Builder]] = {
+    "services": ("lifewatch.services:cli", "run project-local Mosquitto and InfluxDB", _services),
+    "ingest": ("ingest.service:cli", "consume readings from MQTT into InfluxDB", _ingest),
+    "simulate": ("simulators.cli:cli", "publish a simulated city (normal behaviour + incidents)", _simulate),
+    "status": ("lifewatch.status:cli", "readings per lifeline, dead letters and service health", _status),
+    "deadletter": ("ingest.deadletter_cli:cli", "inspect and re-drive rejected messages", _deadletter),
+    "demo": ("lifewatch.demo:cli", "services + simulated city + ingest, in the foreground", _demo),
+    "settings": ("lifewatch.cli:show_settings", "print every setting with its environment variable", _settings),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lifewatch",
+        description="Lifewatch: watch a city's lifelines (water, power, gas, bridges, air) and turn sensor data into emergency work.",
+        epilog="Settings come from LIFEWATCH_* environment variables; see 'lifewatch settings'.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (target, help_text, build) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        build(p)
+        p.set_defaults(_target=target)
+    return parser
+
+
+def show_settings(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+    import json
+
+    rows = {f"LIFEWATCH_{f.name.upper()}": getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    secret = {"LIFEWATCH_MQTT_PASSWORD", "LIFEWATCH_INFLUX_PASSWORD"}
+    shown = {k: ("***" if k in secret and v else str(v)) for k, v in rows.items()}
+    if args.json:
+        print(json.dumps(shown, indent=2))
+    else:
+        for k, v in shown.items():
+            print(f"{k}={v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"lifewatch: bad setting: {exc}", file=sys.stderr)
+        return 2
+    module_name, func_name = args._target.split(":")
+    handler = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(handler(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
