@@ -139,17 +139,20 @@ def parse_ts(raw: object) -> int:
     if isinstance(raw, float):
         if not math.isfinite(raw):
             raise ContractError("bad_timestamp", "ts is not finite")
-        return round(raw * 1_000_000)
+        whole = int(raw)  # split first: raw * 1e6 would lose the sub-ms digits of a 13-digit number
+        return whole * 1_000_000 + round((raw - whole) * 1_000_000)
     if isinstance(raw, str):
         m = _RFC3339.match(raw)
         if not m:
             raise ContractError("bad_timestamp", f"ts {raw[:40]!r} is not RFC 3339 (e.g. 2026-01-01T00:00:00Z)")
         y, mo, d, h, mi, s, frac, tz = m.groups()
+        if not (1 <= int(mo) <= 12 and 1 <= int(d) <= calendar.monthrange(int(y), int(mo))[1]):
+            raise ContractError("bad_timestamp", f"ts {raw!r} is not a real date")
         try:
             secs = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s), 0, 0, 0))
         except (ValueError, OverflowError):
             raise ContractError("bad_timestamp", f"ts {raw!r} is not a real date") from None
-        if not (1 <= int(mo) <= 12 and 1 <= int(d) <= 31 and int(h) < 24 and int(mi) < 60 and int(s) < 61):
+        if not (int(h) < 24 and int(mi) < 60 and int(s) < 61):
             raise ContractError("bad_timestamp", f"ts {raw!r} is not a real date")
         if tz not in ("Z", "z"):
             sign = 1 if tz[0] == "+" else -1
