@@ -1,0 +1,119 @@
+"""``lifewatch ingest``: MQTT -> validate -> line protocol -> InfluxDB, wired together.
+
+The message path (one typed message per hop)::
+
+    MQTT message --parse_message--> Reading / Reject --encode--> line
+        --BatchWriter--> InfluxDB /write  (or the dead-letter store) --> ack
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from ingest.consumer import MqttConsumer
+from ingest.deadletter import DeadLetterStore
+from ingest.metrics import IngestMetrics
+from ingest.writer import BatchWriter, Pending
+from lifewatch.influx import InfluxClient, InfluxError
+from lifewatch.lifelines import load_lifelines
+from lifewatch.lineprotocol import encode_reading
+from lifewatch.model import Limits, Reject, parse_message
+from lifewatch.settings import Settings
+
+log = logging.getLogger("lifewatch.ingest")
+
+
+class Ingest:
+    """One ingest process: consumer + writer + dead letters + metrics."""
+
+    def __init__(self, settings: Settings, topic_filter: str | None = None, metrics: IngestMetrics | None = None):
+        self.settings = settings
+        self.topic_filter = topic_filter or f"{settings.topic_prefix}/+/+/+/reading"
+        self.lifelines = load_lifelines()
+        self.limits = Limits.from_settings(settings)
+        self.metrics = metrics or IngestMetrics()
+        self.influx = InfluxClient.from_settings(settings)
+        self.deadletters = DeadLetterStore.from_settings(settings)
+        self.consumer = MqttConsumer(settings, self.topic_filter, self._on_message, self._on_connected)
+        self.writer = BatchWriter(
+            self.influx,
+            self.deadletters,
+            self.consumer.ack,
+            self.metrics,
+            batch_size=settings.batch_size,
+            flush_interval=settings.flush_interval,
+            retry_initial=settings.retry_initial,
+            retry_max=settings.retry_max,
+            max_pending_points=max(2 * settings.mqtt_max_inflight, 2 * settings.batch_size),
+        )
+        self._server = None
+
+    def _on_connected(self, up: bool) -> None:
+        self.metrics.connected.set(1 if up else 0)
+
+    def _on_message(self, gen: int, mid: int, qos: int, topic: str, payload: bytes, arrival_ns: int) -> None:
+        try:
+            readings, rejects = parse_message(topic, payload, self.lifelines, arrival_ns, self.limits, self.settings.topic_prefix)
+            lines = [encode_reading(r) for r in readings]
+        except Exception as exc:  # noqa: BLE001 - nothing may crash ingest or vanish
+            log.exception("unexpected error parsing a message on %s", topic)
+            readings, lines, rejects = [], [], [Reject("internal_error", f"{type(exc).__name__}: {exc}")]
+        self.writer.submit(Pending(gen, mid, qos, topic, payload, arrival_ns, readings, lines, rejects))
+
+    def ensure_database(self, stop: threading.Event, timeout: float | None = None) -> bool:
+        """Create the database, waiting for InfluxDB with a capped backoff."""
+        delay, t0 = 0.5, time.monotonic()
+        while not stop.is_set():
+            try:
+                self.influx.create_database()
+                return True
+            except InfluxError as exc:
+                if timeout is not None and time.monotonic() - t0 > timeout:
+                    raise
+                log.warning("InfluxDB at %s not ready (%s); retrying in %.1f s", self.settings.influx_url, exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return False
+
+    def start(self, stop: threading.Event) -> None:
+        self.metrics.deadletter_pending.set(self.deadletters.pending)
+        self._server = self.metrics.serve(self.settings.metrics_addr)
+        self.ensure_database(stop)
+        self.writer.start()
+        self.consumer.start()
+
+    def stop(self) -> None:
+        """Graceful: flush and acknowledge everything buffered, then disconnect."""
+        self.writer.stop(drain=True)
+        self.consumer.stop()
+        if self._server is not None:
+            self._server.shutdown()
+        self.deadletters.close()
+        self.influx.close()
+
+
+def run(settings: Settings, duration: float | None = None, topic_filter: str | None = None, stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
+    ingest = Ingest(settings, topic_filter)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    ingest.start(stop)
+    log.info(
+        "ingest running: mqtt://%s:%d %s -> %s db=%s; metrics on %s",
+        settings.mqtt_host, settings.mqtt_port, ingest.topic_filter, settings.influx_url, settings.influx_db,
+        settings.metrics_addr or "(off)",
+    )
+    stop.wait(duration)
+    log.info("stopping: flushing %d buffered points", ingest.writer.pending_points)
+    ingest.stop()
+    log.info("ingest stopped: %d points written, %d dead letters", ingest.writer.written_total, ingest.writer.deadlettered_total)
+    return 0
+
+
+def cli(args, settings: Settings) -> int:  # noqa: ANN001
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(settings, duration=args.duration, topic_filter=args.topic)
