@@ -33,6 +33,7 @@ class MqttConsumer:
         self._on_connected = on_connected
         self.gen = 0
         self.connected = False
+        self._stopping = False
         self.status_topic = f"{settings.topic_prefix}/platform/ingest/{settings.mqtt_client_id}/status"
         c = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -56,6 +57,7 @@ class MqttConsumer:
 
     def stop(self) -> None:
         """Disconnect without unsubscribing: the persistent session keeps collecting."""
+        self._stopping = True
         try:
             if self.connected:
                 self.client.publish(self.status_topic, b"stopped", qos=1, retain=True)
@@ -90,7 +92,7 @@ class MqttConsumer:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         was = self.connected
         self.connected = False
-        if was:
+        if was and not self._stopping:
             log.warning("MQTT disconnected (%s); reconnecting with backoff", reason_code)
         if self._on_connected:
             self._on_connected(False)
