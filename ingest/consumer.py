@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -34,6 +35,7 @@ class MqttConsumer:
         self.gen = 0
         self.connected = False
         self._stopping = False
+        self.subscribed = threading.Event()  # set once the broker has granted the subscription
         self.status_topic = f"{settings.topic_prefix}/platform/ingest/{settings.mqtt_client_id}/status"
         c = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -49,6 +51,7 @@ class MqttConsumer:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = lambda *a: self.subscribed.set()
         self.client = c
 
     def start(self) -> None:

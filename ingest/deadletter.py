@@ -87,7 +87,10 @@ class DeadLetterStore:
 
     @property
     def pending(self) -> int:
-        return self._pending
+        """Letters not yet re-driven (read from the file: other processes may add or re-drive)."""
+        with self._lock:
+            self._pending = self._count_pending()
+            return self._pending
 
     def room(self) -> int:
         return max(0, self.max_letters - self._pending)

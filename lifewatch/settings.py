@@ -142,6 +142,14 @@ class Settings:
         if not self.topic_prefix or "+" in self.topic_prefix or "#" in self.topic_prefix:
             raise SettingsError("LIFEWATCH_TOPIC_PREFIX must be a plain topic level")
 
+    def to_env(self) -> dict[str, str]:
+        """The ``LIFEWATCH_*`` variables that rebuild these settings in a child process."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[ENV_PREFIX + f.name.upper()] = ("1" if v else "0") if isinstance(v, bool) else str(v)
+        return out
+
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
