@@ -47,6 +47,20 @@ from lifewatch.services import (
 )
 from lifewatch.settings import Settings
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give every pytest session its own base temp dir.
+
+    pytest's default ``/tmp/pytest-of-<user>/pytest-N`` rotation deletes the
+    oldest session dirs, including those of a concurrent session whose
+    services still live in them; a private dir avoids that.
+    """
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        import tempfile
+
+        config.option.basetemp = tempfile.mkdtemp(prefix="lifewatch-pytest-")
+
+
 BROKER_MAX_INFLIGHT = 20000
 BROKER_MAX_QUEUED = 0
 START_TIMEOUT = 15.0
