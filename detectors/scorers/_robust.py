@@ -1,0 +1,80 @@
+"""Shared pieces of the statistical scorers: online robust location/scale and the baseline output.
+
+Robust location and scale are learned online in two phases:
+
+* **warm-up** (the first ``warm`` points): exact running mean and running mean
+  absolute deviation (gain ``1/(k+1)``), the deviation converted to a standard
+  deviation by ``sqrt(pi/2)`` (normal data: E|x - mu| = sigma * sqrt(2/pi));
+* **after**: stochastic quantile updates (the "frugal" median of Ma, Muthukrishnan
+  and Sandler, with a step proportional to the current scale): the location moves
+  by ``e * scale * sign(x - loc)`` (equilibrium: the median) and the scale by
+  ``e * scale * sign(1.4826 |x - loc| - scale)`` (equilibrium: 1.4826 * MAD, the
+  MAD made consistent with the standard deviation of normal data), with
+  ``e = max(eta, 1 / (k + 1))`` so that the first points after warm-up correct
+  the warm-up estimates quickly.  One outlier
+  moves either estimate by at most ``eta * scale``, whatever its size; a lasting
+  change is followed at a relative rate of about ``eta`` per point.
+
+Warm-up points are not protected against outliers (an outlier among the first
+points inflates the scale until the sign updates bring it back); that is the
+price of an explicit, short warm-up.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+#: 1.4826 = 1 / Phi^-1(3/4): MAD -> standard deviation for normal data (Rousseeuw & Croux 1993)
+MAD_TO_SIGMA = 1.482602218505602
+#: sqrt(pi/2): mean absolute deviation -> standard deviation for normal data
+MEANAD_TO_SIGMA = math.sqrt(math.pi / 2.0)
+
+EMPTY = np.empty(0, dtype=np.float64)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def robust_step(v, k, loc, sig, eta, warm, floor):  # noqa: ANN001
+    """One learning step: returns the new ``(loc, sig)`` after the ``k``-th point ``v`` (k counts from 0)."""
+    if k == 0:
+        return v, 0.0
+    if k < warm:
+        g = 1.0 / (k + 1.0)
+        loc2 = loc + g * (v - loc)
+        sig2 = sig + g * (abs(v - loc2) * MEANAD_TO_SIGMA - sig)
+        return loc2, sig2
+    sc = max(sig, floor) * max(eta, 1.0 / (k + 1.0))
+    d = v - loc
+    if d > 0.0:
+        loc += sc
+    elif d < 0.0:
+        loc -= sc
+    a = abs(v - loc) * MAD_TO_SIGMA
+    if a > sig:
+        sig += sc
+    elif a < sig:
+        sig -= sc
+        if sig < 0.0:
+            sig = 0.0
+    return loc, sig
+
+
+class BaselineMixin:
+    """For scorers whose kernel can also report, per point, the value it expected (before learning it).
+
+    Subclasses implement ``_run(slots, t, x, out, base, do_score, do_learn)``;
+    ``base`` is either empty (not wanted) or as long as the batch.
+    """
+
+    def _kernel(self, slots, t, x, out, do_score, do_learn):  # noqa: ANN001
+        self._run(slots, t, x, out, EMPTY, do_score, do_learn)
+
+    def process_baseline(self, slots: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``process``, also returning the expected value of each point (NaN where there is none yet)."""
+        slots, t, x = self._prepare(slots, t, x)
+        out = np.zeros(len(x), dtype=np.float64)
+        base = np.full(len(x), np.nan)
+        self._run(slots, t, x, out, base, True, True)
+        return out, base
