@@ -81,7 +81,9 @@ def cli(args, settings: Settings) -> int:  # noqa: ANN001
     sim_cmd = [sys.executable, "-m", "lifewatch.cli", "simulate", "--speed", str(args.speed), "--seed", str(args.seed),
                "--labels", str(settings.state_dir / "demo-labels.json")]
     if args.duration:
-        sim_cmd += ["--wall-duration", str(args.duration)]
+        # a bounded run starts duration x speed in the past, so it ends at the wall clock
+        span = args.duration * (float(args.speed) if args.speed != "max" else 60.0)
+        sim_cmd += ["--wall-duration", str(args.duration), "--duration", f"{span:.0f}s"]
     import os
 
     sim = subprocess.Popen(sim_cmd, env={**os.environ, **settings.to_env()})
