@@ -7,11 +7,14 @@ Robust location and scale are learned online in two phases:
   deviation by ``sqrt(pi/2)`` (normal data: E|x - mu| = sigma * sqrt(2/pi));
 * **after**: stochastic quantile updates (the "frugal" median of Ma, Muthukrishnan
   and Sandler, with a step proportional to the current scale): the location moves
-  by ``e * scale * sign(x - loc)`` (equilibrium: the median) and the scale by
-  ``e * scale * sign(1.4826 |x - loc| - scale)`` (equilibrium: 1.4826 * MAD, the
-  MAD made consistent with the standard deviation of normal data), with
-  ``e = max(eta, 1 / (k + 1))`` so that the first points after warm-up correct
-  the warm-up estimates quickly.  One outlier
+  by ``max(eta, 1/(k+1)) * scale * sign(x - loc)`` (equilibrium: the median) and
+  the scale by ``max(eta_sig, 1/(k+1)) * scale * sign(1.4826 |x - loc| - scale)``
+  (equilibrium: 1.4826 * MAD, the MAD made consistent with the standard
+  deviation of normal data); the ``1/(k+1)`` term lets the first points after
+  warm-up correct the warm-up estimates quickly.  The scale's step ``eta_sig``
+  is smaller than the location's, so that a lasting level shift moves the
+  location before it inflates the scale (all points fall on one side, which
+  the scale would otherwise read as growing noise).  One outlier
   moves either estimate by at most ``eta * scale``, whatever its size; a lasting
   change is followed at a relative rate of about ``eta`` per point.
 
@@ -36,7 +39,7 @@ EMPTY = np.empty(0, dtype=np.float64)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def robust_step(v, k, loc, sig, eta, warm, floor):  # noqa: ANN001
+def robust_step(v, k, loc, sig, eta, eta_sig, warm, floor):  # noqa: ANN001
     """One learning step: returns the new ``(loc, sig)`` after the ``k``-th point ``v`` (k counts from 0)."""
     if k == 0:
         return v, 0.0
@@ -45,17 +48,20 @@ def robust_step(v, k, loc, sig, eta, warm, floor):  # noqa: ANN001
         loc2 = loc + g * (v - loc)
         sig2 = sig + g * (abs(v - loc2) * MEANAD_TO_SIGMA - sig)
         return loc2, sig2
-    sc = max(sig, floor) * max(eta, 1.0 / (k + 1.0))
+    sc = max(sig, floor)
+    early = 1.0 / (k + 1.0)
+    step = sc * max(eta, early)
     d = v - loc
     if d > 0.0:
-        loc += sc
+        loc += step
     elif d < 0.0:
-        loc -= sc
+        loc -= step
     a = abs(v - loc) * MAD_TO_SIGMA
+    step = sc * max(eta_sig, early)
     if a > sig:
-        sig += sc
+        sig += step
     elif a < sig:
-        sig -= sc
+        sig -= step
         if sig < 0.0:
             sig = 0.0
     return loc, sig

@@ -12,7 +12,7 @@ SECOND_NS = 1_000_000_000
 
 
 @numba.njit(cache=True, nogil=True)
-def _rate(slots, t, x, out, base, do_score, do_learn, n, px, pt, loc, sig, warmup, eta, min_scale):  # noqa: ANN001
+def _rate(slots, t, x, out, base, do_score, do_learn, n, px, pt, loc, sig, warmup, eta, eta_sig, min_scale):  # noqa: ANN001
     want_base = len(base) > 0
     for i in range(len(x)):
         v = x[i]
@@ -34,7 +34,7 @@ def _rate(slots, t, x, out, base, do_score, do_learn, n, px, pt, loc, sig, warmu
         if do_score and n[s] >= warmup:
             out[i] = abs(r - loc[s]) / max(sig[s], min_scale)
         if do_learn:
-            lo, sg = robust_step(r, n[s], loc[s], sig[s], eta, warmup, min_scale)
+            lo, sg = robust_step(r, n[s], loc[s], sig[s], eta, eta_sig, warmup, min_scale)
             loc[s] = lo
             sig[s] = sg
             px[s] = v
@@ -75,15 +75,15 @@ class RateOfChange(BaselineMixin, Scorer):
     >>> sc = RateOfChange(warmup=20)
     >>> z = sc.process(np.zeros(100, dtype=np.int64), t, x)
     >>> print(round(float(z[:80].max()), 1), round(float(z[80]), 1), round(float(z[81]), 1))
-    2.7 29.0 0.8
+    2.7 31.2 0.9
     """
 
     name = "rate_of_change"
-    params = {"warmup": 30, "eta": 0.05, "min_scale": 1e-12}
+    params = {"warmup": 30, "eta": 0.05, "eta_sig": 0.01, "min_scale": 1e-12}
     STATE = {"n": ((), np.int64, 0), "px": ((), np.float64, np.nan), "pt": ((), np.int64, 0),
              "loc": ((), np.float64, 0.0), "sig": ((), np.float64, 0.0)}
 
     def _run(self, slots, t, x, out, base, do_score, do_learn):  # noqa: ANN001
         st, p = self.state, self.p
         _rate(slots, t, x, out, base, do_score, do_learn, st["n"], st["px"], st["pt"], st["loc"], st["sig"],
-              int(p["warmup"]), float(p["eta"]), float(p["min_scale"]))
+              int(p["warmup"]), float(p["eta"]), float(p["eta_sig"]), float(p["min_scale"]))
