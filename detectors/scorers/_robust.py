@@ -2,9 +2,11 @@
 
 Robust location and scale are learned online in two phases:
 
-* **warm-up** (the first ``warm`` points): exact running mean and running mean
-  absolute deviation (gain ``1/(k+1)``), the deviation converted to a standard
-  deviation by ``sqrt(pi/2)`` (normal data: E|x - mu| = sigma * sqrt(2/pi));
+* **warm-up** (the first ``warm`` points): exact running mean, and the running
+  mean of the absolute deviations of each point from the mean of the points
+  before it (scaled by ``sqrt(k / (k + 1))``, which makes it unbiased, and by
+  ``sqrt(pi/2)``, which turns a mean absolute deviation of normal data into a
+  standard deviation: E|x - mu| = sigma * sqrt(2/pi));
 * **after**: stochastic quantile updates (the "frugal" median of Ma, Muthukrishnan
   and Sandler, with a step proportional to the current scale): the location moves
   by ``max(eta, 1/(k+1)) * scale * sign(x - loc)`` (equilibrium: the median) and
@@ -44,9 +46,9 @@ def robust_step(v, k, loc, sig, eta, eta_sig, warm, floor):  # noqa: ANN001
     if k == 0:
         return v, 0.0
     if k < warm:
-        g = 1.0 / (k + 1.0)
-        loc2 = loc + g * (v - loc)
-        sig2 = sig + g * (abs(v - loc2) * MEANAD_TO_SIGMA - sig)
+        d = v - loc  # deviation from the mean of the k previous points: variance sigma^2 (1 + 1/k)
+        loc2 = loc + d / (k + 1.0)
+        sig2 = sig + (abs(d) * math.sqrt(k / (k + 1.0)) * MEANAD_TO_SIGMA - sig) / k
         return loc2, sig2
     sc = max(sig, floor)
     early = 1.0 / (k + 1.0)

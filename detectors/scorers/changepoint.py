@@ -37,10 +37,10 @@ def _cusum(slots, t, x, out, base, do_score, do_learn, n, mu, sig, gp, gn,
             if c == 0:
                 mu[s] = v
                 sig[s] = 0.0
-            elif c < warmup:
-                g = 1.0 / (c + 1.0)
-                mu[s] += g * (v - mu[s])
-                sig[s] += g * (abs(v - mu[s]) * MEANAD_TO_SIGMA - sig[s])
+            elif c < warmup:  # running mean and unbiased mean absolute deviation (see detectors.scorers._robust)
+                d = v - mu[s]
+                mu[s] += d / (c + 1.0)
+                sig[s] += (abs(d) * np.sqrt(c / (c + 1.0)) * MEANAD_TO_SIGMA - sig[s]) / c
             elif max(up, dn) >= h:  # change declared: relearn the baseline from this point on
                 mu[s] = v
                 gp[s] = 0.0
@@ -98,7 +98,7 @@ class Cusum(BaselineMixin, Scorer):
     >>> np.flatnonzero(g >= 1)  # the change is declared once, 4 points after it started
     array([204])
     >>> np.round(g[198:208], 2)
-    array([0.2 , 0.29, 0.31, 0.39, 0.77, 0.79, 1.24, 0.  , 0.  , 0.  ])
+    array([0.2 , 0.28, 0.3 , 0.38, 0.76, 0.78, 1.22, 0.  , 0.  , 0.  ])
     """
 
     name = "cusum"

@@ -75,7 +75,7 @@ class RateOfChange(BaselineMixin, Scorer):
     >>> sc = RateOfChange(warmup=20)
     >>> z = sc.process(np.zeros(100, dtype=np.int64), t, x)
     >>> print(round(float(z[:80].max()), 1), round(float(z[80]), 1), round(float(z[81]), 1))
-    2.7 31.2 0.9
+    2.6 29.9 0.8
     """
 
     name = "rate_of_change"
