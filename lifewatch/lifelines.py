@@ -41,14 +41,36 @@ class SensorKind:
     description: str = ""
 
 
+LEVEL_NAMES: tuple[str, ...] = ("blue", "yellow", "orange", "red")  # severity 1..4 (lifewatch.levels: IV..I)
+
+
 @dataclass(frozen=True, slots=True)
 class Threshold:
+    """A standard threshold on one metric, as the lifeline YAML states it.
+
+    ``levels`` maps warning-level names (blue, yellow, orange, red) to the
+    boundary for that level; its shape depends on ``op`` (a number for
+    ``<``/``>``, ``[lo, hi]`` for the ``band_*`` ops, a share for
+    ``design_share``, class names for ``ieee1159``).  ``level_sources`` gives
+    the source of each level's number where it differs from ``source``.
+    ``rule_set`` names the rule set these levels belong to; ``rule_sets``
+    holds alternative sets (partial specs merged over this one) that a
+    configuration or a sensor can select.  ``params`` are op-specific
+    settings (see :mod:`detectors.thresholds`).  ``sensor_kinds``, when set,
+    limits the threshold to those kinds of sensor.
+    """
+
     metric: str
     name: str
     op: str
     levels: dict[str, Any]
     source: str
     nominal: float | None = None
+    level_sources: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    rule_set: str = "default"
+    rule_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sensor_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +111,33 @@ def _metric(name: str, spec: dict[str, Any]) -> Metric:
     )
 
 
+def parse_threshold(lifeline: str, t: dict[str, Any]) -> Threshold:
+    """One entry of a lifeline's ``thresholds:`` list (every one must name its source)."""
+    name = t.get("name")
+    if not t.get("source"):
+        raise ValueError(f"lifeline {lifeline}: threshold {name} has no source")
+    for where, levels in [("levels", t.get("levels") or {})] + [
+        (f"rule_sets.{k}.levels", (v or {}).get("levels") or {}) for k, v in (t.get("rule_sets") or {}).items()
+    ]:
+        unknown = set(levels) - set(LEVEL_NAMES)
+        if unknown:
+            raise ValueError(f"lifeline {lifeline}: threshold {name} {where} has unknown levels {sorted(unknown)}")
+    nominal = t.get("nominal")
+    return Threshold(
+        metric=t["metric"],
+        name=t["name"],
+        op=t["op"],
+        levels=dict(t["levels"]),
+        source=t["source"],
+        nominal=float(nominal) if nominal is not None else None,
+        level_sources=dict(t.get("level_sources") or {}),
+        params=dict(t.get("params") or {}),
+        rule_set=str(t.get("rule_set", "default")),
+        rule_sets={str(k): dict(v or {}) for k, v in (t.get("rule_sets") or {}).items()},
+        sensor_kinds=tuple(t.get("sensor_kinds") or ()),
+    )
+
+
 def parse_lifeline(doc: dict[str, Any]) -> Lifeline:
     metrics = {name: _metric(name, spec) for name, spec in doc["metrics"].items()}
     kinds = {}
@@ -103,20 +152,7 @@ def parse_lifeline(doc: dict[str, Any]) -> Lifeline:
             nominal={k: float(v) for k, v in (spec.get("nominal") or {}).items()},
             description=spec.get("description", ""),
         )
-    thresholds = []
-    for t in doc.get("thresholds") or []:
-        if not t.get("source"):
-            raise ValueError(f"lifeline {doc['id']}: threshold {t.get('name')} has no source")
-        thresholds.append(
-            Threshold(
-                metric=t["metric"],
-                name=t["name"],
-                op=t["op"],
-                levels=dict(t["levels"]),
-                source=t["source"],
-                nominal=t.get("nominal"),
-            )
-        )
+    thresholds = [parse_threshold(doc["id"], t) for t in doc.get("thresholds") or []]
     return Lifeline(
         id=doc["id"],
         title=doc["title"],
