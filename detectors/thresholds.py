@@ -62,22 +62,23 @@ raised end_pressure_low yellow 60 0.139 {'yellow': 0.14} 0.139
 cleared end_pressure_low yellow 480 0.17 {} 0.137
 
 A feeder outage seen by a 60-s meter: IEEE 1159 escalates with the duration
-it can prove (lower bound), and the GB/T 12325 deviation goes red at once:
+it can prove (lower bound); the GB/T 12325 deviation waits for its three
+readings (``min_points`` in power.yaml), then raises red from the first:
 
 >>> p = DetectorPipeline([ThresholdStage()])
 >>> rs = [Reading("power", "d01", "m-1", i * 60 * 10**9, {"voltage": v})
 ...       for i, v in enumerate([221.0, 0.0, 0.0, 0.0, 0.0, 222.0])]
 >>> for d in p.process(rs):
 ...     print(d.state, d.kind, d.level.label, d.ts_ns // 10**9, d.evidence.get("class"), d.evidence.get("duration_min_s"))
-raised voltage_deviation_lv red 60 None None
 raised ieee1159_lv yellow 60 momentary_interruption 0.0
 updated ieee1159_lv orange 120 temporary_interruption 60.0
+raised voltage_deviation_lv red 180 None None
 updated ieee1159_lv red 180 sustained_interruption 120.0
 cleared ieee1159_lv red 300 None None
 
-Where it works badly: thresholds judge each reading, while GB/T 12325 and
-EN 50160 judge 10-min mean RMS values (raise ``min_points`` to demand
-persistence); IEEE 1159 durations are only as fine as the sampling interval
+Where it works badly: thresholds judge readings, while GB/T 12325 and
+EN 50160 judge 10-min mean RMS values (``min_points`` = 3 only approximates
+that persistence); IEEE 1159 durations are only as fine as the sampling interval
 (a 30-s sag seen by a 60-s meter is "instantaneous" with an upper bound of
 60 s); bridge design shares count thermal strain and offsets as load; the
 AQI is computed per hourly-updated reading with the 24-h PM breakpoints, not

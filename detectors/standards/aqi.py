@@ -160,8 +160,10 @@ def iaqi_array(pollutant: str, c: np.ndarray, rules_2026: np.ndarray) -> np.ndar
     rules_2026 = np.asarray(rules_2026, dtype=bool)
     item = item_of(pollutant)
     t12, t26 = TABLES[RULES_2012][item], TABLES[RULES_2026][item]
-    v12 = _interp(c, t12)
-    v26 = v12 if t26 == t12 else _interp(c, t26)
+    any26 = bool(rules_2026.any())
+    all26 = any26 and bool(rules_2026.all())
+    v12 = _interp(c, t12) if not all26 or t26 == t12 else np.full(len(c), np.nan)  # skip a table no row needs
+    v26 = v12 if t26 == t12 else (_interp(c, t26) if any26 else v12)
     above12 = c > t12[-1]
     above26 = c > t26[-1]
     if item == "so2_1h":

@@ -51,9 +51,13 @@ CITY = parse_city({
 
 def level_of(kind: str, lifeline: str, metric: str, value: float, *, sensor: str = "s-x", overrides: dict | None = None,
              city: City | None = None) -> str | None:
-    """The level a fresh stream raises at its first reading (None: no detection of that kind)."""
+    """The level a fresh stream raises on three equal readings 60 s apart (None: no detection of that kind).
+
+    Three, because the voltage deviations ask for 3 consecutive readings (``min_points``).
+    """
     p = DetectorPipeline([ThresholdStage(overrides)], city)
-    out = [d for d in p.process([Reading(lifeline, "d01", sensor, 0, {metric: value})]) if d.kind == kind]
+    rs = [Reading(lifeline, "d01", sensor, i * M, {metric: value}) for i in range(3)]
+    out = [d for d in p.process(rs) if d.kind == kind and d.state == "raised"]
     assert len(out) <= 1
     return out[0].level.label if out else None
 
@@ -215,6 +219,15 @@ def test_pressure_flapping_around_0_14_gives_one_condition() -> None:
     assert out[1].evidence["peak_is"] == "lowest value"
 
 
+def test_voltage_deviation_needs_three_readings_short_dips_are_ieee1159() -> None:
+    volts = [221.0, 132.0, 222.0, 221.0, 132.0, 132.0, 132.0, 221.0]  # a 1-reading sag, then 3 readings at 0.6 pu
+    rs = [Reading("power", "d01", "m-1", i * M, {"voltage": v}) for i, v in enumerate(volts)]
+    out = DetectorPipeline([ThresholdStage()]).process(rs)
+    dev = [(d.state, d.level.label, d.ts_ns // M, d.start_ns // M) for d in out if d.kind == "voltage_deviation_lv"]
+    assert dev == [("raised", "red", 6, 4)]  # starts at the first of the three
+    assert [(d.state, d.ts_ns // M) for d in out if d.kind == "ieee1159_lv"][:2] == [("raised", 1), ("cleared", 2)]
+
+
 def test_min_and_clear_points_are_params() -> None:
     x = [0.10, 0.30, 0.10, 0.10, 0.30, 0.30]
     rs = [Reading("water", "d01", "w-1", i * M, {"pressure": v}) for i, v in enumerate(x)]
@@ -337,13 +350,16 @@ def test_bad_configuration_fails_at_construction(overrides: dict, match: str) ->
 
 def test_evidence_carries_value_limits_nominal_source_and_rule_set() -> None:
     p = DetectorPipeline([ThresholdStage()])
-    (d,) = [d for d in p.process([Reading("power", "d01", "m", 0, {"voltage": 240.0})]) if d.kind == "voltage_deviation_lv"]
+    rs = [Reading("power", "d01", "m", i * M, {"voltage": v}) for i, v in enumerate([240.0, 239.0, 238.0])]
+    (d,) = [d for d in p.process(rs) if d.kind == "voltage_deviation_lv"]
     ev = d.evidence
     assert (d.detector, d.lifeline, d.metric, d.level.label) == ("threshold", "power", "voltage", "yellow")
-    assert ev["value"] == 240.0 and ev["nominal"] == 220.0 and ev["crossed"] == {"yellow": 235.4}
+    assert ev["value"] == 238.0 and ev["nominal"] == 220.0 and ev["crossed"] == {"yellow": 235.4}
+    # Hysteresis starts the peak at the raising reading (238 V), not at the worst candidate (240 V)
+    assert d.start_ns == 0 and d.ts_ns == 2 * M and ev["peak"] == pytest.approx(18.0)
     assert ev["limits"] == {"yellow": [198.0, 235.4], "orange": [187.0, 242.0], "red": [176.0, 264.0]}
     assert ev["rule_set"] == "gbt12325_220v" and ev["level_source"].startswith("GB/T 12325-2008")
-    assert ev["deviation_pct"] == pytest.approx(9.090909, abs=1e-6)
+    assert ev["deviation_pct"] == pytest.approx(8.181818, abs=1e-6)
 
 
 def mixed_readings(n: int = 400) -> list[Reading]:
