@@ -859,6 +859,17 @@ class ThresholdStage(Stage):
                 return r
         raise KeyError(f"no threshold {key!r}; known: {', '.join(r.key for r in self.rules)}")
 
+    def check_city(self, city: Any) -> None:
+        """Resolve every city sensor's profile now (nominal, design value, rule set), so a city file
+        that names an unknown rule set or lacks a nominal fails at start-up rather than mid-stream."""
+        for sensor in city.sensors.values():
+            asset = city.assets.get(sensor.asset)
+            kind = self.lifelines[sensor.lifeline].sensor_kinds.get(sensor.kind)
+            metrics = set(kind.metrics) if kind is not None else set()
+            for r in self.rules:
+                if r.lifeline.id == sensor.lifeline and (r.metric in metrics or (r.op == "aqi" and metrics)):
+                    r._profile_id(sensor, asset)
+
     # ---- processing
 
     def _plan(self, reg: Registry) -> tuple[list[tuple[int, str]], list[int]]:

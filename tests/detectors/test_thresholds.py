@@ -22,7 +22,7 @@ from lifewatch.model import Reading
 S = 10**9
 M = 60 * S
 
-CITY = parse_city({
+CITY_DOC = {
     "name": "Testville",
     "units": {lid: {"id": f"u-{lid}", "name": lid} for lid in LIFELINE_IDS},
     "districts": [{"id": "d01", "name": "One", "lat": 44.3, "lon": 86.0}],
@@ -46,7 +46,8 @@ CITY = parse_city({
         {"id": "g-3", "lifeline": "gas", "kind": "well_methane", "district": "d01", "asset": "gas-1", "lat": 0, "lon": 0,
          "params": {"threshold_rule_sets": {"methane_lel": "no_such_set"}}},
     ],
-})
+}
+CITY = parse_city(CITY_DOC)
 
 
 def level_of(kind: str, lifeline: str, metric: str, value: float, *, sensor: str = "s-x", overrides: dict | None = None,
@@ -294,6 +295,10 @@ def test_asset_selects_the_utility_tunnel_rule_set() -> None:
     assert d.level.label == "red" and d.evidence["rule_set"] == "utility_tunnel" and "GB 50838" in d.evidence["level_source"]
     with pytest.raises(ThresholdError, match="no_such_set"):
         level_of("methane_lel", "gas", "ch4_lel", 1.0, sensor="g-3", city=CITY)
+    with pytest.raises(ThresholdError, match="sensor g-3 asks for unknown rule set 'no_such_set'"):
+        ThresholdStage().check_city(CITY)  # at start-up, before any reading
+    good = parse_city({**CITY_DOC, "sensors": [s for s in CITY_DOC["sensors"] if s["id"] != "g-3"]})
+    ThresholdStage().check_city(good)
 
 
 # ---- overrides
