@@ -22,9 +22,9 @@ training window is abnormal (scikit-learn's ``contamination``); history with
 more incidents than that raises the threshold and hides them.  Why 99.9 and
 not the more usual 99.5: on 30 days of synthetic diurnal pressure (six
 loggers, 100 trees), replaying 30 further normal days through the stage
-(``min_points=3``) raised 4 false detections per stream with 99.5 and none
-with 99.9, while a single-reading spike and a 10-minute drop were still
-caught; 99.95 missed the spike.
+(default settings, ``min_points=3``) raised 4 false detections per stream
+with 99.5 and none with 99.9, and a single-reading spike and a 10-minute
+drop were caught with both.
 
 Every identifier (measurement, field, tag key) in a query is written with
 :func:`~lifewatch.lineprotocol.quote_ident` and every string literal (a
