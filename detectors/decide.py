@@ -34,8 +34,8 @@ def level_to_severity(level: Level) -> int:
 
 @numba.njit(cache=True, nogil=True)
 def _hysteresis(slots, t, sev, score, min_points, clear_points,
-                active, on_count, off_count, cand_start, cand_sev, start_t, peak,
-                ev_row, ev_kind, ev_sev, ev_start):  # noqa: ANN001
+                active, on_count, off_count, cand_start, cand_sev, start_t, peak, cand_peak,
+                ev_row, ev_kind, ev_sev, ev_start, ev_peak):  # noqa: ANN001
     k = 0
     for i in range(len(slots)):
         s = slots[i]
@@ -45,6 +45,9 @@ def _hysteresis(slots, t, sev, score, min_points, clear_points,
             if on_count[s] == 0:
                 cand_start[s] = t[i]
                 cand_sev[s] = 0
+                cand_peak[s] = score[i]
+            elif score[i] > cand_peak[s]:
+                cand_peak[s] = score[i]
             on_count[s] += 1
             if v > cand_sev[s]:
                 cand_sev[s] = v
@@ -52,11 +55,12 @@ def _hysteresis(slots, t, sev, score, min_points, clear_points,
                 if on_count[s] >= min_points:
                     active[s] = cand_sev[s]
                     start_t[s] = cand_start[s]
-                    peak[s] = score[i]
+                    peak[s] = cand_peak[s]
                     ev_row[k] = i
                     ev_kind[k] = 1
                     ev_sev[k] = active[s]
                     ev_start[k] = start_t[s]
+                    ev_peak[k] = peak[s]
                     k += 1
             else:
                 if score[i] > peak[s]:
@@ -67,6 +71,7 @@ def _hysteresis(slots, t, sev, score, min_points, clear_points,
                     ev_kind[k] = 2
                     ev_sev[k] = v
                     ev_start[k] = start_t[s]
+                    ev_peak[k] = peak[s]
                     k += 1
         else:
             on_count[s] = 0
@@ -77,6 +82,7 @@ def _hysteresis(slots, t, sev, score, min_points, clear_points,
                     ev_kind[k] = 3
                     ev_sev[k] = active[s]
                     ev_start[k] = start_t[s]
+                    ev_peak[k] = peak[s]
                     k += 1
                     active[s] = 0
                     off_count[s] = 0
@@ -96,7 +102,7 @@ class Hysteresis:
         self._grow(64)
 
     _LAYOUT = {"active": np.int8, "on_count": np.int64, "off_count": np.int64, "cand_start": np.int64,
-               "cand_sev": np.int8, "start_t": np.int64, "peak": np.float64}
+               "cand_sev": np.int8, "start_t": np.int64, "peak": np.float64, "cand_peak": np.float64}
 
     def _grow(self, capacity: int) -> None:
         for k, dt in self._LAYOUT.items():
@@ -107,8 +113,14 @@ class Hysteresis:
             self.state[k] = new
         self.capacity = capacity
 
-    def step(self, slots: np.ndarray, t: np.ndarray, sev: np.ndarray, score: np.ndarray | None = None):
-        """Feed points; return (rows, kinds, severities, starts) of the events, in order."""
+    def step(self, slots: np.ndarray, t: np.ndarray, sev: np.ndarray, score: np.ndarray | None = None,
+             with_peaks: bool = False):
+        """Feed points; return (rows, kinds, severities, starts) of the events, in order.
+
+        With ``with_peaks`` a fifth array holds each event's peak score *as of
+        its row* (the worst score since the condition's first abnormal point),
+        which does not depend on how the points were batched.
+        """
         n = len(slots)
         slots = np.ascontiguousarray(slots, np.int64)
         if n and int(slots.max()) >= self.capacity:
@@ -118,10 +130,14 @@ class Hysteresis:
         ev_kind = np.empty(n, np.int8)
         ev_sev = np.empty(n, np.int8)
         ev_start = np.empty(n, np.int64)
+        ev_peak = np.empty(n, np.float64)
         st = self.state
         k = _hysteresis(slots, np.ascontiguousarray(t, np.int64), np.ascontiguousarray(sev, np.int8), score,
                         self.min_points, self.clear_points, st["active"], st["on_count"], st["off_count"],
-                        st["cand_start"], st["cand_sev"], st["start_t"], st["peak"], ev_row, ev_kind, ev_sev, ev_start)
+                        st["cand_start"], st["cand_sev"], st["start_t"], st["peak"], st["cand_peak"],
+                        ev_row, ev_kind, ev_sev, ev_start, ev_peak)
+        if with_peaks:
+            return ev_row[:k], ev_kind[:k], ev_sev[:k], ev_start[:k], ev_peak[:k]
         return ev_row[:k], ev_kind[:k], ev_sev[:k], ev_start[:k]
 
     def active(self, slot: int) -> int:
@@ -139,7 +155,8 @@ class Hysteresis:
         self.capacity = 0
         self._grow(max(n, 64))
         for k in self._LAYOUT:
-            self.state[k][:n] = d[k]
+            if k in d:  # state saved before a field existed starts from zeros
+                self.state[k][:n] = d[k]
 
     def state_bytes_per_slot(self) -> int:
         return sum(np.dtype(dt).itemsize for dt in self._LAYOUT.values())

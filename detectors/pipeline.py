@@ -55,7 +55,7 @@ class Stage(ABC):
 def emit_stream_events(
     frame: Frame,
     rows: np.ndarray,
-    events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    events: tuple[np.ndarray, ...],
     hyst: Hysteresis,
     *,
     detector: str,
@@ -67,12 +67,15 @@ def emit_stream_events(
     """Turn hysteresis events over per-stream rows into detections about one sensor each.
 
     ``rows`` are the frame rows the stage fed (in order); ``events`` is what
-    :meth:`Hysteresis.step` returned for them; ``slots`` the hysteresis slots fed.
+    :meth:`Hysteresis.step` returned for them (with ``with_peaks=True`` the
+    peak evidence is exact for any batching; without, it is read from the
+    state after the batch); ``slots`` the hysteresis slots fed.
     """
-    ev_row, ev_kind, ev_sev, ev_start = events
+    ev_row, ev_kind, ev_sev, ev_start = events[:4]
+    ev_peak = events[4] if len(events) > 4 else None
     reg = frame.registry
     out: list[Detection] = []
-    for r, k, sev, start in zip(ev_row.tolist(), ev_kind.tolist(), ev_sev.tolist(), ev_start.tolist(), strict=True):
+    for j, (r, k, sev, start) in enumerate(zip(ev_row.tolist(), ev_kind.tolist(), ev_sev.tolist(), ev_start.tolist(), strict=True)):
         row = int(rows[r])
         sensor = int(frame.sensor[row])
         metric = reg.metric_names[int(frame.metric[row])].split(".", 1)[1]
@@ -80,7 +83,7 @@ def emit_stream_events(
         ev["value"] = float(frame.x[row])
         if scores is not None:
             ev["score"] = float(scores[r])
-        ev["peak_score"] = hyst.peak(int(slots[r]))
+        ev["peak_score"] = float(ev_peak[j]) if ev_peak is not None else hyst.peak(int(slots[r]))
         t = int(frame.t[row])
         out.append(
             Detection(
