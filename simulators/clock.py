@@ -164,6 +164,7 @@ def run(
             sink.send(buf[pos:j])
             st.readings += j - pos
             pos = j
+        sink.poll()
         st.sim_ns = allowed if pos < len(buf) else min(allowed, gen_t)  # everything before it is sent
         st.messages = sink.messages
         now = clock()

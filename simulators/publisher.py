@@ -5,7 +5,8 @@ Messages follow the reading contract (:mod:`lifewatch.model`): topic
 :func:`~lifewatch.model.reading_to_json`, serialised with orjson.  With
 ``batch=N`` a gateway per district and lifeline sends JSON arrays of up to N
 readings on ``<prefix>/<lifeline>/<district>/gw-<district>-<lifeline>/reading``
-(the sensor id slot of the topic names the gateway).
+(the sensor id slot of the topic names the gateway); a batch goes out when full
+or after lingering a second, like a gateway's upload timer.
 
 :class:`MqttPublisher` keeps at most ``max_unacked`` (20,000) QoS 1 messages
 published but not yet PUBACKed: paho's message ids wrap at 65,535 and
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -43,26 +44,61 @@ def gateway_id(district: str, lifeline: str) -> str:
     return f"gw-{district}-{lifeline}"
 
 
-def messages(readings: Iterable[Reading], prefix: str, batch: int = 0) -> Iterator[tuple[str, Any]]:
-    """(topic, payload object) for the readings: one per reading, or gateway batches of up to ``batch``.
+class Batcher:
+    """Gateway batching: readings of one district and lifeline collect into one payload.
 
-    Batches hold readings of one district and lifeline in their order; a
-    batch is sent when full, the partly filled ones at the end of the call.
+    A batch is sent when it holds ``batch`` readings or has been open for
+    ``linger_s`` seconds (wall time, checked by :meth:`due`); :meth:`drain`
+    sends the rest.  With ``batch <= 1`` every reading is its own message.
+    Within one gateway the readings keep their order.
     """
-    if batch <= 1:
+
+    def __init__(self, prefix: str, batch: int = 0, linger_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.prefix = prefix
+        self.batch = batch
+        self.linger_s = linger_s
+        self.clock = clock
+        self._open: dict[tuple[str, str], tuple[float, list[dict]]] = {}
+
+    def _topic(self, key: tuple[str, str]) -> str:
+        lifeline, district = key
+        return reading_topic(self.prefix, lifeline, district, gateway_id(district, lifeline))
+
+    def add(self, readings: Iterable[Reading]) -> list[tuple[str, Any]]:
+        if self.batch <= 1:
+            return [(reading_topic(self.prefix, r.lifeline, r.district, r.sensor_id), reading_to_json(r)) for r in readings]
+        out = []
+        now = self.clock()
         for r in readings:
-            yield reading_topic(prefix, r.lifeline, r.district, r.sensor_id), reading_to_json(r)
-        return
-    open_batches: dict[tuple[str, str], list[dict]] = {}
-    for r in readings:
-        key = (r.lifeline, r.district)
-        b = open_batches.setdefault(key, [])
-        b.append(reading_to_json(r))
-        if len(b) >= batch:
-            yield reading_topic(prefix, r.lifeline, r.district, gateway_id(r.district, r.lifeline)), b
-            del open_batches[key]
-    for (lifeline, district), b in open_batches.items():
-        yield reading_topic(prefix, lifeline, district, gateway_id(district, lifeline)), b
+            key = (r.lifeline, r.district)
+            opened = self._open.get(key)
+            if opened is None:
+                opened = self._open[key] = (now, [])
+            opened[1].append(reading_to_json(r))
+            if len(opened[1]) >= self.batch:
+                out.append((self._topic(key), opened[1]))
+                del self._open[key]
+        return out
+
+    def due(self) -> list[tuple[str, Any]]:
+        """Partial batches open for longer than the linger time."""
+        if not self._open:
+            return []
+        limit = self.clock() - self.linger_s
+        keys = [k for k, (t, _) in self._open.items() if t <= limit]
+        return [(self._topic(k), self._open.pop(k)[1]) for k in keys]
+
+    def drain(self) -> list[tuple[str, Any]]:
+        out = [(self._topic(k), b) for k, (_, b) in self._open.items()]
+        self._open.clear()
+        return out
+
+
+def messages(readings: Iterable[Reading], prefix: str, batch: int = 0) -> list[tuple[str, Any]]:
+    """(topic, payload object) for the readings: one per reading, or gateway batches of up to ``batch``."""
+    b = Batcher(prefix, batch)
+    return b.add(readings) + b.drain()
 
 
 class Sink(Protocol):
@@ -70,6 +106,8 @@ class Sink(Protocol):
     messages: int
 
     def send(self, readings: list[Reading]) -> None: ...
+
+    def poll(self) -> None: ...
 
     def flush(self, timeout: float | None = None) -> bool: ...
 
@@ -83,18 +121,24 @@ class JsonlSink:
         self._own = not hasattr(out, "write")
         self._f: IO[bytes] = open(out, "wb") if self._own else out  # type: ignore[arg-type]
         self.prefix = prefix
-        self.batch = batch
+        self.batcher = Batcher(prefix, batch)
         self.readings = 0
         self.messages = 0
 
+    def _write(self, msgs: list[tuple[str, Any]]) -> None:
+        if msgs:
+            self._f.write(b"\n".join(orjson.dumps({"topic": t, "payload": p}) for t, p in msgs) + b"\n")
+            self.messages += len(msgs)
+
     def send(self, readings: list[Reading]) -> None:
-        lines = [orjson.dumps({"topic": t, "payload": p}) for t, p in messages(readings, self.prefix, self.batch)]
-        if lines:
-            self._f.write(b"\n".join(lines) + b"\n")
+        self._write(self.batcher.add(readings))
         self.readings += len(readings)
-        self.messages += len(lines)
+
+    def poll(self) -> None:
+        pass  # a file does not need timely partial batches: they fill up across chunks
 
     def flush(self, timeout: float | None = None) -> bool:
+        self._write(self.batcher.drain())
         self._f.flush()
         return True
 
@@ -116,10 +160,11 @@ class MqttPublisher:
         max_unacked: int = 20_000,
         ack_timeout: float = 120.0,
         qos: int = 1,
+        linger_s: float = 1.0,
     ):
         self.settings = settings
         self.prefix = settings.topic_prefix
-        self.batch = batch
+        self.batcher = Batcher(self.prefix, batch, linger_s)
         self.max_unacked = max_unacked
         self.ack_timeout = ack_timeout
         self.qos = qos
@@ -232,13 +277,22 @@ class MqttPublisher:
             raise PublishError(f"publish to {topic} failed: {mqtt.error_string(rc)}")
         raise PublishError(f"publish to {topic} kept failing with MQTT_ERR_QUEUE_SIZE")
 
-    def send(self, readings: list[Reading]) -> None:
-        for topic, payload in messages(readings, self.prefix, self.batch):
+    def _publish_all(self, msgs: list[tuple[str, Any]]) -> None:
+        for topic, payload in msgs:
             self.publish(topic, orjson.dumps(payload))
+
+    def send(self, readings: list[Reading]) -> None:
+        self._publish_all(self.batcher.add(readings))
+        self._publish_all(self.batcher.due())
         self.readings += len(readings)
 
+    def poll(self) -> None:
+        """Send gateway batches that have lingered long enough."""
+        self._publish_all(self.batcher.due())
+
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every published message is PUBACKed; False on timeout."""
+        """Send open batches, then wait until every message is PUBACKed; False on timeout."""
+        self._publish_all(self.batcher.drain())
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._pending:

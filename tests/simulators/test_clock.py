@@ -40,6 +40,9 @@ class ListSink:
         self.readings += len(rs)
         self.messages += len(rs)
 
+    def poll(self):
+        pass
+
     def flush(self, timeout=None):
         self.flushed = True
         return True

@@ -184,3 +184,18 @@ def test_publish_to_the_broker(broker):
     finally:
         sub.loop_stop()
         sub.disconnect()
+
+
+def test_batches_linger_across_sends():
+    from simulators.publisher import Batcher
+
+    now = [0.0]
+    b = Batcher("lifelines", batch=1000, linger_s=1.0, clock=lambda: now[0])
+    rs = readings(40, 3)
+    assert b.add(rs[:50]) == [] and b.due() == []
+    now[0] = 0.5
+    assert b.add(rs[50:]) == [] and b.due() == []
+    now[0] = 1.2
+    sent = b.due()  # everything opened at 0.0 is due; nothing opened later
+    assert sent and sum(len(p) for _, p in sent) + sum(len(p) for _, p in b.drain()) == len(rs)
+    assert b.drain() == []
