@@ -44,11 +44,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numba
 import numpy as np
 
 from detectors.base import create
-from detectors.decide import CLEAR, RAISE, UPDATE, Hysteresis, level_to_severity
+from detectors.decide import Hysteresis, level_to_severity
 from detectors.events import Detection
 from detectors.frame import Frame
 from detectors.pipeline import Stage, emit_stream_events
@@ -61,32 +60,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cusum": {"kind": "change", "levels": {"blue": 1.0}, "min_points": 1, "clear_points": 5, "params": {"h": 8.0}},
 }
 GENERIC = {"kind": "anomaly", "levels": {"blue": 4.0, "yellow": 6.0}, "min_points": 3, "clear_points": 5}
-
-
-@numba.njit(cache=True, nogil=True)
-def _event_peaks(local, sev, score, ev_row, ev_kind, active, peak, out):  # noqa: ANN001
-    """The peak score of each event *as of its row* (mirrors the hysteresis kernel's peak bookkeeping).
-
-    ``active`` / ``peak`` are the hysteresis state of the batch's slots before
-    the batch (indexed by ``local``), updated in place.
-    """
-    k = 0
-    for i in range(len(local)):
-        s = local[i]
-        if k < len(ev_row) and ev_row[k] == i:
-            kind = ev_kind[k]
-            if kind == RAISE:
-                active[s] = 1
-                peak[s] = score[i]
-            elif kind == UPDATE:
-                if score[i] > peak[s]:
-                    peak[s] = score[i]
-            elif kind == CLEAR:
-                active[s] = 0
-            out[k] = peak[s]
-            k += 1
-        elif active[s] > 0 and sev[i] > 0 and score[i] > peak[s]:
-            peak[s] = score[i]
 
 
 class StatStage(Stage):
@@ -150,29 +123,15 @@ class StatStage(Stage):
         else:
             scores, base = self.scorer.process(slots, t, x), np.full(len(x), np.nan)
         sev = self.severities(scores)
-        uniq, local = np.unique(slots, return_inverse=True)
-        cap = self.hyst.capacity
-        inside = uniq < cap
-        active0 = np.zeros(len(uniq), dtype=np.int8)
-        peak0 = np.zeros(len(uniq), dtype=np.float64)
-        active0[inside] = self.hyst.state["active"][uniq[inside]]
-        peak0[inside] = self.hyst.state["peak"][uniq[inside]]
-        events = self.hyst.step(slots, t, sev, scores)
-        ev_row, ev_kind = events[0], events[1]
-        if not len(ev_row):
-            return []
-        peaks = np.zeros(len(ev_row))
-        _event_peaks(local.astype(np.int64), sev, scores, ev_row, ev_kind, active0, peak0, peaks)
+        events = self.hyst.step(slots, t, sev, scores, with_peaks=True)  # peaks as of each event's row
         out: list[Detection] = []
-        for k in range(len(ev_row)):
+        for k in range(len(events[0])):
             one = tuple(a[k:k + 1] for a in events)
-            r = int(ev_row[k])
+            r = int(events[0][k])
             evidence = {"scorer": self.scorer_name, "baseline": None if np.isnan(base[r]) else float(base[r]),
                         "levels": dict(self.levels)}
-            (det,) = emit_stream_events(frame, rows, one, self.hyst, detector=self.name, kind=self.kind,
-                                        slots=slots, evidence=evidence, scores=scores)
-            det.evidence["peak_score"] = float(peaks[k])  # as of the event's row, not the batch's end
-            out.append(det)
+            out.extend(emit_stream_events(frame, rows, one, self.hyst, detector=self.name, kind=self.kind,
+                                          slots=slots, evidence=evidence, scores=scores))
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:
