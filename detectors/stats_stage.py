@@ -71,6 +71,21 @@ class StatStage(Stage):
     evidence of each detection carries the scorer, its expected value for the
     point (``baseline``, when the scorer can report one), the value, the score,
     the peak score so far and the level thresholds.
+
+    >>> import numpy as np
+    >>> from detectors.pipeline import DetectorPipeline
+    >>> from lifewatch.model import Reading
+    >>> rng = np.random.default_rng(0)
+    >>> p = 0.35 + rng.normal(0, 0.002, 120)  # network pressure (MPa), one reading a minute
+    >>> p[100:] -= 0.05  # a sudden drop, as after a burst
+    >>> t0 = 1_767_571_200 * 10**9
+    >>> readings = [Reading("water", "d01", "w-1", t0 + i * 60 * 10**9, {"pressure": float(v)})
+    ...             for i, v in enumerate(p)]
+    >>> pipe = DetectorPipeline([StatStage("rate_of_change", ["water.pressure"])])
+    >>> for d in pipe.process(readings):
+    ...     print(d.state, d.kind, d.level.label, round(d.score, 1), round(d.evidence["baseline"], 3))
+    raised rate yellow 21.0 0.347
+    cleared rate yellow 0.7 0.299
     """
 
     def __init__(self, scorer: str, metrics: Sequence[str], *, params: Mapping[str, Any] | None = None,
