@@ -92,7 +92,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import numba
 import numpy as np
 
 from detectors.decide import CLEAR, RAISE, Hysteresis, severity_to_level
@@ -148,58 +147,10 @@ def _clean(v: float) -> float:
     return float(f"{v:.12g}")
 
 
-@numba.njit(cache=True, nogil=True)
-def _event_peaks(inv, sev, score, active, peak, ev_row, ev_kind, out):  # noqa: ANN001
-    """Replay :class:`Hysteresis`'s peak bookkeeping to get the peak *at* each event row.
-
-    ``Hysteresis.peak(slot)`` is the peak after the whole batch, which would
-    make the evidence depend on the batch size; this replays the batch from
-    the state before it (``active``/``peak`` per compact slot ``inv``).
-    """
-    e = 0
-    for i in range(len(inv)):
-        s = inv[i]
-        if e < len(ev_row) and ev_row[e] == i:
-            k = ev_kind[e]
-            if k == 1:
-                active[s] = 1
-                peak[s] = score[i]
-            elif k == 2:
-                peak[s] = max(peak[s], score[i])
-            out[e] = peak[s]
-            if k == 3:
-                active[s] = 0
-            e += 1
-        elif active[s] != 0 and sev[i] > 0:
-            peak[s] = max(peak[s], score[i])
-
-
 def _step(hyst: Hysteresis, slots: np.ndarray, t: np.ndarray, sev: np.ndarray, score: np.ndarray):  # noqa: ANN202
     """``hyst.step`` plus the condition's peak score at each event (batch-size independent)."""
-    slots = np.ascontiguousarray(slots, np.int64)
-    score = np.ascontiguousarray(score, np.float64)
-    cap = hyst.capacity
-    if len(slots) * 8 >= cap:  # big batch: copy the state arrays whole, index by slot
-        top = int(slots.max()) + 1 if len(slots) else 0
-        active = np.zeros(max(top, cap), np.int8)
-        peak = np.zeros(max(top, cap))
-        active[:cap] = hyst.state["active"]
-        peak[:cap] = hyst.state["peak"]
-        inv = slots
-    else:  # small batch: only the slots it touches
-        u, inv = np.unique(slots, return_inverse=True)
-        inside = u < cap
-        active = np.zeros(len(u), np.int8)
-        peak = np.zeros(len(u))
-        active[inside] = hyst.state["active"][u[inside]]
-        peak[inside] = hyst.state["peak"][u[inside]]
-        inv = inv.astype(np.int64)
-    events = hyst.step(slots, t, sev, score)
-    peaks = np.zeros(len(events[0]))
-    if len(peaks):
-        _event_peaks(inv, np.ascontiguousarray(sev, np.int8), score, active, peak, events[0],
-                     np.ascontiguousarray(events[1], np.int8), peaks)
-    return events, peaks
+    *events, peaks = hyst.step(slots, t, sev, score, with_peaks=True)
+    return tuple(events), peaks
 
 
 class ThresholdError(ValueError):

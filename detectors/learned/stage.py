@@ -6,10 +6,9 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import numba
 import numpy as np
 
-from detectors.decide import CLEAR, RAISE, UPDATE, Hysteresis
+from detectors.decide import Hysteresis
 from detectors.events import Detection
 from detectors.frame import Frame, Registry
 from detectors.learned.errors import ModelStoreError
@@ -27,33 +26,6 @@ _ENV_MASK = np.array([n in ENVELOPE_FEATURES for n in FEATURE_NAMES])
 
 _UNRESOLVED = -1
 _NO_MODEL = -2
-
-
-@numba.njit(cache=True, nogil=True)
-def _event_peaks(slots, sev, score, ev_row, ev_kind, active, peak, out):  # noqa: ANN001
-    """Replay the hysteresis' peak bookkeeping to get each event's peak *at its row*.
-
-    ``active`` and ``peak`` are copies of the hysteresis state from before the
-    batch.  (``emit_stream_events`` reads the peak after the whole batch, which
-    depends on the batch size.)
-    """
-    k = 0
-    for i in range(len(slots)):
-        s = slots[i]
-        if k < len(ev_row) and ev_row[k] == i:
-            kind = ev_kind[k]
-            if kind == RAISE:
-                active[s] = 1
-                peak[s] = score[i]
-            elif kind == UPDATE:
-                if score[i] > peak[s]:
-                    peak[s] = score[i]
-            out[k] = peak[s]
-            if kind == CLEAR:
-                active[s] = 0
-            k += 1
-        elif active[s] != 0 and sev[i] > 0 and score[i] > peak[s]:
-            peak[s] = score[i]
 
 
 def severity(a: np.ndarray, threshold: float, score_max: float, max_severity: int = 2,
@@ -258,22 +230,12 @@ class LearnedStage(Stage):
             if self.envelope_margin is not None:
                 out = outside_envelope(f, m.feature_min, m.feature_max, self.envelope_margin)[:, _ENV_MASK].any(axis=1)
             sev[idx] = severity(a, m.threshold, m.score_max, self.max_severity, out)
-        hs = self.hyst.state
-        top = int(slots.max())
-        active0 = np.zeros(top + 1, np.int8)
-        peak0 = np.zeros(top + 1)
-        have = min(top + 1, self.hyst.capacity)
-        active0[:have] = hs["active"][:have]
-        peak0[:have] = hs["peak"][:have]
-        events = self.hyst.step(slots, t, sev, scores)
-        peaks = np.zeros(len(events[0]))
-        _event_peaks(slots, sev, scores, events[0], events[1], active0, peak0, peaks)
+        events = self.hyst.step(slots, t, sev, scores, with_peaks=True)
         dets = emit_stream_events(frame, sel, events, self.hyst, detector=self.detector, kind=self.kind,
                                   slots=slots, scores=scores)
-        for d, r, peak in zip(dets, events[0].tolist(), peaks.tolist(), strict=True):
+        for d, r in zip(dets, events[0].tolist(), strict=True):
             m = self.models[int(rc[r])]
             f = feats[r]
-            d.evidence["peak_score"] = peak
             if self.envelope_margin is not None:
                 far = outside_envelope(f[None, :], m.feature_min, m.feature_max, self.envelope_margin)[0] & _ENV_MASK
                 d.evidence["outside_training_range"] = [n for n, o in zip(FEATURE_NAMES, far.tolist(), strict=True) if o]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors.decide import Hysteresis
 from detectors.pipeline import DetectorPipeline
 from detectors.standards import limits
 from detectors.thresholds import ThresholdError, ThresholdStage
@@ -360,8 +361,8 @@ def test_evidence_carries_value_limits_nominal_source_and_rule_set() -> None:
     ev = d.evidence
     assert (d.detector, d.lifeline, d.metric, d.level.label) == ("threshold", "power", "voltage", "yellow")
     assert ev["value"] == 238.0 and ev["nominal"] == 220.0 and ev["crossed"] == {"yellow": 235.4}
-    # Hysteresis starts the peak at the raising reading (238 V), not at the worst candidate (240 V)
-    assert d.start_ns == 0 and d.ts_ns == 2 * M and ev["peak"] == pytest.approx(18.0)
+    # the condition's peak counts from its first abnormal reading (240 V), not from the raising one (238 V)
+    assert d.start_ns == 0 and d.ts_ns == 2 * M and ev["peak"] == pytest.approx(20.0)
     assert ev["limits"] == {"yellow": [198.0, 235.4], "orange": [187.0, 242.0], "red": [176.0, 264.0]}
     assert ev["rule_set"] == "gbt12325_220v" and ev["level_source"].startswith("GB/T 12325-2008")
     assert ev["deviation_pct"] == pytest.approx(8.181818, abs=1e-6)
@@ -421,7 +422,8 @@ def test_state_bytes_per_stream() -> None:
     st = ThresholdStage()
     by = st.state_bytes_by_metric()
     # hysteresis 42 bytes + profile id 4 per threshold, + 4 for the metric-local slot; IEEE runs 7 x 8 bytes
-    assert by["water.pressure"] == 4 + 2 * 46
-    assert by["power.voltage"] == 4 + 46 + (46 + 56)
-    assert by["air.aqi"] == 4 + 46
+    h = Hysteresis(1, 1).state_bytes_per_slot()  # per (stream, threshold)
+    assert by["water.pressure"] == 4 + 2 * (h + 4)
+    assert by["power.voltage"] == 4 + 2 * (h + 4) + 56  # two hysteresis-backed thresholds + the IEEE 1159 rule's state
+    assert by["air.aqi"] == 4 + (h + 4)
     assert st.state_bytes_per_stream() == 152
