@@ -72,6 +72,40 @@ def _demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1)
 
 
+def _eval(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    nab = sub.add_parser("nab", help="run the best general-purpose detector over the NAB corpus and score it")
+    nab.add_argument("--nab", help="NAB corpus folder (default $LIFEWATCH_NAB_DIR or ../shared/datasets/nab)")
+    nab.add_argument("--out", required=True, help="where to write NAB-format results")
+    nab.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    nab.set_defaults(_target="detectors.eval.nab_run:cli")
+    sc = sub.add_parser("nab-score", help="score any detector's NAB results folder (NAB's published scoring)")
+    sc.add_argument("--nab", dest="nab_dir", help="NAB corpus folder (default $LIFEWATCH_NAB_DIR or ../shared/datasets/nab)")
+    sc.add_argument("--results", dest="results_dir", required=True, help="results folder: <category>/[<detector>_]<file>.csv")
+    sc.add_argument("--detector", help="results file prefix, if the folder holds several detectors")
+    sc.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    sc.set_defaults(_target="detectors.eval.nab_cli:cli")
+    sn = sub.add_parser("scenarios", help="run the incident library over simulated days of the demo city")
+    sn.add_argument("--days", type=float, default=7.0, help="simulated days (default 7)")
+    sn.add_argument("--seed", type=int, default=1)
+    sn.add_argument("--config", help="detector config file (YAML overrides)")
+    sn.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    sn.set_defaults(_target="detectors.eval.scenarios:cli")
+
+
+def _detectors(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tr = sub.add_parser("train", help="fit the learned detectors per sensor class from history in InfluxDB")
+    tr.add_argument("--since", default="30d", help="training window of event time per lifeline (default 30d)")
+    tr.add_argument("--out", help="model directory (default <state_dir>/models)")
+    tr.add_argument("--lifeline", action="append", choices=["water", "power", "gas", "bridge", "air"], help="only this lifeline (repeatable)")
+    tr.add_argument("--chunk", default="1d", help="time span read per query (default 1d)")
+    tr.set_defaults(_target="detectors.learned.train:cli")
+    ls = sub.add_parser("list", help="the detector pipeline the lifeline descriptions and config build")
+    ls.add_argument("--config", help="detector config file (YAML overrides)")
+    ls.set_defaults(_target="detectors.build:cli_list")
+
+
 def _settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
@@ -83,6 +117,8 @@ COMMANDS: dict[str, tuple[str, str, Builder]] = {
     "status": ("lifewatch.status:cli", "readings per lifeline, dead letters and service health", _status),
     "deadletter": ("ingest.deadletter_cli:cli", "inspect and re-drive rejected messages", _deadletter),
     "demo": ("lifewatch.demo:cli", "services + simulated city + ingest, in the foreground", _demo),
+    "eval": ("", "evaluate detectors: NAB corpus, NAB scoring, simulated incident library", _eval),
+    "detectors": ("", "train learned detectors; list the detector pipeline", _detectors),
     "settings": ("lifewatch.cli:show_settings", "print every setting with its environment variable", _settings),
 }
 
@@ -96,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (target, help_text, build) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        build(p)
-        p.set_defaults(_target=target)
+        if target:
+            p.set_defaults(_target=target)
+        build(p)  # nested commands set their own _target
     return parser
 
 
