@@ -5,9 +5,8 @@
   :class:`detectors.base.Scorer`, for stages).
 * :func:`hyst_state` / :func:`load_hyst`: a :class:`~detectors.decide.Hysteresis`
   inside a stage's state dict.
-* :func:`event_peaks`: the peak score of each hysteresis event *as of that
-  event* (``Hysteresis.peak(slot)`` read after a whole batch would give the
-  peak at the end of the batch, which depends on where batches are cut).
+* :func:`step_with_peaks`: hysteresis events plus each event's peak as of
+  its row (independent of batching).
 * :func:`local_phase`: time of day on the city's clock as a fraction of a day.
 """
 
@@ -15,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 
 from detectors.decide import Hysteresis
@@ -83,43 +81,10 @@ def level_severity(level: Level | str | int) -> int:
     return 5 - int(Level.parse(level))
 
 
-@numba.njit(cache=True, nogil=True)
-def _event_peaks(slots, sev, score, active0, peak0, ev_row, ev_kind):  # noqa: ANN001
-    active = active0.copy()
-    peak = peak0.copy()
-    out = np.zeros(len(ev_row))
-    k = 0
-    for i in range(len(slots)):
-        s = slots[i]
-        if k < len(ev_row) and ev_row[k] == i:
-            kind = ev_kind[k]
-            if kind == 1:
-                peak[s] = score[i]
-                active[s] = 1
-            elif kind == 2:
-                if score[i] > peak[s]:
-                    peak[s] = score[i]
-            out[k] = peak[s]
-            if kind == 3:
-                active[s] = 0
-            k += 1
-        elif sev[i] > 0 and active[s] > 0:
-            if score[i] > peak[s]:
-                peak[s] = score[i]
-    return out
-
-
 def step_with_peaks(h: Hysteresis, slots: np.ndarray, t: np.ndarray, sev: np.ndarray, score: np.ndarray):
-    """:meth:`Hysteresis.step` plus the peak score of each event as of the event."""
-    slots = np.ascontiguousarray(slots, np.int64)
-    if len(slots) and int(slots.max()) >= h.capacity:
-        h._grow(max(int(slots.max()) + 1, 2 * h.capacity))
-    active0 = h.state["active"].copy()
-    peak0 = h.state["peak"].copy()
-    score = np.ascontiguousarray(score, np.float64)
-    ev = h.step(slots, t, sev, score)
-    peaks = _event_peaks(slots, np.ascontiguousarray(sev, np.int8), score, active0, peak0, ev[0], ev[1])
-    return ev, peaks
+    """:meth:`Hysteresis.step` split into (events, peak of each event as of its row)."""
+    ev = h.step(slots, t, sev, score, with_peaks=True)
+    return ev[:4], ev[4]
 
 
 def local_phase(t_ns: np.ndarray | int, utc_offset_hours: float) -> np.ndarray:

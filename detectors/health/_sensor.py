@@ -16,7 +16,7 @@ import numpy as np
 from detectors.decide import Hysteresis
 from detectors.events import Detection
 from detectors.frame import Frame, Registry
-from detectors.health._kit import StateArrays, hyst_state, level_severity, load_hyst, step_with_peaks
+from detectors.health._kit import StateArrays, hyst_state, level_severity, load_hyst
 from detectors.pipeline import Stage, emit_stream_events
 from lifewatch.lifelines import load_lifelines
 
@@ -108,13 +108,12 @@ class SensorHealthStage(Stage):
             return []
         frows = rows[obs_rows]
         slots = frame.sensor[frows]
-        ev, peaks = step_with_peaks(self.hyst, slots, frame.t[frows], sev, score)
+        ev = self.hyst.step(slots, frame.t[frows], sev, score, with_peaks=True)
         if not len(ev[0]):
             return []
         out = emit_stream_events(frame, frows, ev, self.hyst, detector=self.name, kind=self.kind, slots=slots,
                                  evidence={"source": self.source}, scores=score)
-        for d, i, pk in zip(out, ev[0].tolist(), peaks.tolist(), strict=True):
-            d.evidence["peak_score"] = pk
+        for d, i in zip(out, ev[0].tolist(), strict=True):
             d.evidence.update(self._evidence(extra, i, frame, int(frows[i])))
         return out
 
