@@ -158,8 +158,9 @@ def cli_list(args, settings) -> int:  # noqa: ANN001
         b = st.state_bytes_per_stream()
         total += b
         extra = ""
-        if hasattr(st, "metrics"):
-            extra = " " + ",".join(".".join(m) if isinstance(m, tuple) else str(m) for m in st.metrics)
+        metrics = getattr(st, "metrics", None)
+        if isinstance(metrics, list):
+            extra = " " + ",".join(".".join(m) if isinstance(m, tuple) else str(m) for m in metrics)
         print(f"{st.name:<22} {b:>6} bytes/stream{extra}")
     print(f"{'total':<22} {total:>6} bytes/stream (upper bound; most streams pass through only some stages)")
     return 0
