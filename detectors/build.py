@@ -66,13 +66,13 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
 def _health_classes() -> dict[str, type[Stage]]:
     from detectors import health
 
-    return {cls.name: cls for cls in (getattr(health, n) for n in health.__all__)}
+    return {c.name: c for c in (getattr(health, n) for n in health.__all__) if isinstance(c, type)}
 
 
 def _rule_classes() -> dict[str, type[Stage]]:
     from detectors import rules
 
-    return {cls.name: cls for cls in (getattr(rules, n) for n in rules.__all__)}
+    return {c.name: c for c in (getattr(rules, n) for n in rules.__all__) if isinstance(c, type)}
 
 
 def build_pipeline(

@@ -36,6 +36,13 @@ class IngestMetrics:
         self.backpressure = Gauge(
             "lifewatch_ingest_backpressure", "1 while ingest withholds acknowledgements (store full / InfluxDB down)", ["cause"], registry=r
         )
+        self.detections = Counter(
+            "lifewatch_detections", "detections emitted by the streaming detectors", ["lifeline", "kind", "state"], registry=r
+        )
+        self.detector_seconds = Histogram(
+            "lifewatch_detector_batch_seconds", "time the detector pipeline takes per batch",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=r,
+        )
         self.connected = Gauge("lifewatch_ingest_mqtt_connected", "1 while connected to the broker", registry=r)
 
     def serve(self, addr: str) -> object | None:

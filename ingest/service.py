@@ -20,7 +20,7 @@ from ingest.writer import BatchWriter, Pending
 from lifewatch.influx import InfluxClient, InfluxError
 from lifewatch.lifelines import load_lifelines
 from lifewatch.lineprotocol import encode_reading
-from lifewatch.model import Limits, Reject, parse_message
+from lifewatch.model import Limits, Reading, Reject, parse_message
 from lifewatch.settings import Settings
 
 log = logging.getLogger("lifewatch.ingest")
@@ -50,6 +50,54 @@ class Ingest:
             max_pending_points=max(2 * settings.mqtt_max_inflight, 2 * settings.batch_size),
         )
         self._server = None
+        self.pipeline = None
+        self.sinks: list = []
+        self._checkpoint_at = 0.0
+        if settings.detectors:
+            self._setup_detectors()
+
+    # ------------------------------------------------------------ detectors
+
+    @property
+    def detector_state_path(self):  # noqa: ANN201
+        return self.settings.state_dir / "detectors" / "state.npz"
+
+    def _setup_detectors(self) -> None:
+        from detectors.build import build_from_settings
+        from detectors.sinks import MqttDetectionPublisher
+        from lifewatch.city import load_city
+
+        city = load_city(self.settings.city_file or None)
+        self.pipeline = build_from_settings(self.settings, city)
+        if self.detector_state_path.exists():
+            self.pipeline.load(self.detector_state_path)
+            log.info("detector state restored from %s", self.detector_state_path)
+        self.sinks.append(MqttDetectionPublisher(self.consumer.client, self.settings.topic_prefix))
+        self.writer.hooks.append(self._detect)
+        self._checkpoint_at = time.monotonic() + self.settings.detector_checkpoint
+
+    def add_sink(self, sink) -> None:  # noqa: ANN001 - a detectors.sinks.DetectionSink
+        self.sinks.append(sink)
+
+    def _detect(self, readings: list[Reading]) -> None:
+        t0 = time.perf_counter()
+        detections = self.pipeline.process(readings)
+        self.metrics.detector_seconds.observe(time.perf_counter() - t0)
+        if detections:
+            for d in detections:
+                self.metrics.detections.labels(d.lifeline, d.kind, d.state).inc()
+            for sink in self.sinks:
+                try:
+                    sink.emit(detections)
+                except Exception:  # noqa: BLE001 - one sink must not starve the others
+                    log.exception("detection sink %r failed", sink)
+        if time.monotonic() >= self._checkpoint_at:
+            self.save_detector_state()
+
+    def save_detector_state(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.save(self.detector_state_path)
+            self._checkpoint_at = time.monotonic() + self.settings.detector_checkpoint
 
     def _on_connected(self, up: bool) -> None:
         self.metrics.connected.set(1 if up else 0)
@@ -88,6 +136,7 @@ class Ingest:
     def stop(self) -> None:
         """Graceful: flush and acknowledge everything buffered, then disconnect."""
         self.writer.stop(drain=True)
+        self.save_detector_state()
         self.consumer.stop()
         if self._server is not None:
             self._server.shutdown()

@@ -102,6 +102,12 @@ class Settings:
     # city model (YAML); empty = the bundled demo city
     city_file: str = ""
 
+    # streaming detectors right after ingest; their state is checkpointed every detector_checkpoint seconds
+    detectors: bool = True
+    # YAML overrides of detector thresholds and parameters (see detectors/build.py); empty = the lifeline defaults
+    detector_config: str = ""
+    detector_checkpoint: float = 300.0
+
     @property
     def deadletter_path(self) -> Path:
         return self.state_dir / "deadletter.sqlite"
@@ -167,7 +173,7 @@ def _convert(f: dataclasses.Field, raw: str) -> object:
     return raw
 
 
-_DURATIONS = {"flush_interval", "retry_initial", "retry_max", "future_margin", "influx_timeout"}
+_DURATIONS = {"flush_interval", "retry_initial", "retry_max", "future_margin", "influx_timeout", "detector_checkpoint"}
 
 
 def settings_table() -> list[tuple[str, str, str]]:
