@@ -124,6 +124,9 @@ class FeederOutage(AssetRule):
         return "voltage"
 
     def _nominal(self, reg: Registry) -> np.ndarray:
+        cached = getattr(self, "_nominal_cache", None)
+        if cached is not None and len(cached) == len(self.loc_sensor) + 1:
+            return cached
         ll = load_lifelines()["power"]
         out = np.zeros(len(self.loc_sensor) + 1)
         for m, s in enumerate(self.loc_sensor.tolist()):
@@ -132,6 +135,7 @@ class FeederOutage(AssetRule):
             if nom <= 0 and meta is not None and meta.kind in ll.sensor_kinds:
                 nom = ll.sensor_kinds[meta.kind].nominal.get("voltage", 0.0)
             out[m] = nom if nom > 0 else 220.0
+        self._nominal_cache = out
         return out
 
     def _kernel(self, frame: Frame, rows, loc, indptr, members, obs, snap) -> int:  # noqa: ANN001
