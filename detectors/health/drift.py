@@ -221,6 +221,8 @@ class Drift(SensorHealthStage):
     so only ``metrics`` (default: pressures, LV voltage, bridge temperature,
     air pollutants city-wide) are watched, and with two sensors of a kind
     per asset it cannot tell which one drifts (``min_neighbours`` = 2).
+    Warm-up counts samples (``warmup`` 1000: 17 h at one a minute, 3.5 days
+    for 5-minute air stations).
 
     >>> import numpy as np
     >>> from detectors.pipeline import DetectorPipeline

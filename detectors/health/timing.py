@@ -177,8 +177,8 @@ def _timing(rs, rt, n_sens,  # noqa: ANN001
             obs_iv[k] = _iv(s, iv_cfg, iv_est, seen) / 1e9
             k += 1
             ivs = _iv(s, iv_cfg, iv_est, seen)
-            if ivs > 0 and now + k_iv * ivs < next_check[sc]:
-                next_check[sc] = now + k_iv * ivs
+            if ivs > 0 and now + int(k_iv * ivs) < next_check[sc]:
+                next_check[sc] = now + int(k_iv * ivs)
             if now > next_check[sc]:
                 nc = _BIG
                 for q in range(n_sens):
@@ -187,7 +187,7 @@ def _timing(rs, rt, n_sens,  # noqa: ANN001
                     ivq = _iv(q, iv_cfg, iv_est, seen)
                     if ivq <= 0:
                         continue
-                    dl = heard[q] + k_iv * ivq
+                    dl = heard[q] + int(k_iv * ivq)
                     if now > dl:
                         offline[q] = 1
                         obs_sensor[k] = q

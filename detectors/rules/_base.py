@@ -89,8 +89,11 @@ class AssetRule(Stage):
         if self._city is city:
             return
         self._city = city
+        old = self.assets
         self.assets = [a.id for a in city.assets.values() if a.lifeline == self.lifeline and a.type == self.asset_type]
         self._asset_index = {a: i for i, a in enumerate(self.assets)}
+        if old and old != self.assets:
+            self._remap_assets(old)
         self.role_count = np.zeros((len(self.assets), len(self.ROLES)), dtype=np.int64)
         self.related = []
         for i, a in enumerate(self.assets):
@@ -105,6 +108,31 @@ class AssetRule(Stage):
                     rel.append(s.id)
             self.related.append(tuple(rel))
         self.assets_state.ensure(len(self.assets) + 1)
+
+    def _remap_assets(self, old: list[str]) -> None:
+        """The city file changed since the state was saved: move per-asset state to the new asset order."""
+        new_of_old = np.array([self._asset_index.get(a, -1) for a in old], dtype=np.int64)
+        n_new = len(self.assets) + 1
+
+        def move(arr: np.ndarray, fill: Any) -> np.ndarray:
+            out = np.full((max(n_new, 64), *arr.shape[1:]), fill, dtype=arr.dtype)
+            keep = np.flatnonzero(new_of_old >= 0)
+            keep = keep[keep < len(arr)]
+            out[new_of_old[keep]] = arr[keep]
+            return out
+
+        spec = self.assets_state.spec
+        self.assets_state.a = {k: move(v, spec[k][2]) for k, v in self.assets_state.a.items()}
+        self.assets_state.capacity = max(n_new, 64)
+        self.hyst.state = {k: move(v, 0) for k, v in self.hyst.state.items()}
+        self.hyst.capacity = max(n_new, 64)
+        if len(self.loc_asset):
+            moved = new_of_old[self.loc_asset]
+            gone = moved < 0
+            self.loc_of_stream[self.loc_stream[gone]] = -1  # streams of an asset no longer in the city: ignored
+            self.loc_asset = np.where(gone, 0, moved)
+            self.loc_role = np.where(gone, -1, self.loc_role)
+        self._csr = None
 
     def _role_of(self, reg: Registry, sensor: int, metric_code: int) -> tuple[int, int]:
         meta = reg.sensor_meta[sensor]
@@ -159,9 +187,10 @@ class AssetRule(Stage):
     def csr(self) -> tuple[np.ndarray, np.ndarray]:
         """(indptr over assets, local indices sorted by asset, role, first appearance)."""
         if self._csr is None:
-            order = np.lexsort((np.arange(len(self.loc_asset)), self.loc_role, self.loc_asset)).astype(np.int64)
-            counts = np.bincount(self.loc_asset, minlength=len(self.assets)) if len(self.loc_asset) else \
-                np.zeros(len(self.assets), np.int64)
+            valid = np.flatnonzero(self.loc_role >= 0)  # -1: the stream's asset left the city file
+            la, lr = self.loc_asset[valid], self.loc_role[valid]
+            order = valid[np.lexsort((valid, lr, la))].astype(np.int64)
+            counts = np.bincount(la, minlength=len(self.assets)) if len(la) else np.zeros(len(self.assets), np.int64)
             indptr = np.zeros(len(self.assets) + 1, dtype=np.int64)
             np.cumsum(counts, out=indptr[1:])
             self._csr = (indptr, order)
@@ -247,6 +276,7 @@ class AssetRule(Stage):
         d["loc/role"] = self.loc_role.copy()
         d["loc/sensor"] = self.loc_sensor.copy()
         d["loc/stream"] = self.loc_stream.copy()
+        d["assets"] = np.array(self.assets, dtype=object)
         return d
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
@@ -258,6 +288,9 @@ class AssetRule(Stage):
         self.loc_role = np.asarray(d["loc/role"], np.int64).copy()
         self.loc_sensor = np.asarray(d["loc/sensor"], np.int64).copy()
         self.loc_stream = np.asarray(d["loc/stream"], np.int64).copy()
+        self.assets = [str(a) for a in d.get("assets", [])]  # the asset order the state was saved in
+        self._asset_index = {a: i for i, a in enumerate(self.assets)}
+        self._city = None
         self._csr = None
 
     def state_bytes_per_stream(self) -> int:

@@ -264,3 +264,23 @@ def test_rule_state_is_bounded():
     for rule in default_rules():
         assert 0 < rule.state_bytes_per_stream() < 4096
         assert 0 < rule.state_bytes_per_asset() < 512
+
+
+def test_restore_after_the_city_file_gained_an_asset(tmp_path):
+    """State saved with one city keeps working when the city file later lists a new DMA first."""
+    import dataclasses
+
+    rs = simulate(DMAS, 72, (("water.burst", "dma-d01-2", 60.0, None, ()),))
+    cut = next(i for i, r in enumerate(rs) if r.ts_ns > T0 + 50 * H)
+    a = DetectorPipeline([WaterBurst()], city())
+    first = a.process(rs[:cut])
+    a.save(tmp_path / "s.npz")
+    base = city()
+    extra = dataclasses.replace(base.assets["dma-d01-1"], id="dma-new")
+    grown = dataclasses.replace(base, assets={"dma-new": extra, **base.assets})
+    b = DetectorPipeline([WaterBurst()], grown)
+    b.load(tmp_path / "s.npz")
+    rest = sum((b.process(rs[i:i + 5000]) for i in range(cut, len(rs), 5000)), [])
+    assert first == [] and [(d.state, d.asset) for d in rest][:1] == [("raised", "dma-d01-2")]
+    ref = run([WaterBurst()], rs)
+    assert [(d.state, d.asset, d.start_ns, d.ts_ns) for d in rest] == [(d.state, d.asset, d.start_ns, d.ts_ns) for d in ref]
