@@ -17,7 +17,7 @@ def _spike(stream, sensor, t, x, group,  # noqa: ANN001
            p1, p2, t1, n, spread, nlearn, zrun,
            j_t1, j_s1, j_t2, j_s2,
            last_spike, sp_val, sp_t, sp_before, sp_after, sp_score,
-           k_sigma, ret_frac, alpha, warmup, clip, common_window, hold, lvl,
+           k_row, ret_frac, alpha, warmup, clip, common_window, hold, lvl,
            obs_row, obs_sev, obs_score, obs_val, obs_t, obs_before, obs_after):
     k = 0
     cur_sensor = -1
@@ -48,6 +48,7 @@ def _spike(stream, sensor, t, x, group,  # noqa: ANN001
             continue
         s = stream[i]
         g = group[s]
+        k_sigma = k_row[i]
         warm = nlearn[s] >= warmup
         sc = spread[s]
         if n[s] >= 2 and warm and sc > 0.0:
@@ -122,7 +123,8 @@ class Spike(SensorHealthStage):
     clears once ``hold_s`` of event time (default 3 h) passes without one,
     i.e. when the values have returned and stayed.  Works badly on streams
     whose normal steps are heavy-tailed (a spike must beat ``k_sigma`` x the
-    typical step), misses two-point outliers, and misses a fault spike that
+    typical step: ``k_sigma_metrics`` raises it for meter loads), misses
+    two-point outliers, and misses a fault spike that
     coincides with a physical jump elsewhere on the same asset.
 
     >>> import numpy as np
@@ -144,6 +146,8 @@ class Spike(SensorHealthStage):
     source = "Hampel-style one-point outlier on first differences; outliers: domain.md §0.2 [S]"
     defaults: ClassVar[dict[str, Any]] = {
         "k_sigma": 12.0,  # both steps > 12 x the typical step (setting)
+        # household load is lognormal-like (appliances switching): a x3 jump within a minute is ordinary
+        "k_sigma_metrics": {"power.load": 25.0, "power.current": 25.0},
         "ret_frac": 0.5,  # back within half the smaller step
         "alpha": 0.01,
         "warmup": 60,
@@ -185,14 +189,21 @@ class Spike(SensorHealthStage):
                    st["p1"], st["p2"], st["t1"], st["n"], st["spread"], st["nlearn"], st["zrun"],
                    gs["t1"], gs["s1"], gs["t2"], gs["s2"],
                    ss["last_spike"], ss["val"], ss["t"], ss["before"], ss["after"], ss["score"],
-                   float(self.p["k_sigma"]), float(self.p["ret_frac"]), float(self.p["alpha"]), int(self.p["warmup"]),
+                   self._k_rows(frame, rows), float(self.p["ret_frac"]), float(self.p["alpha"]), int(self.p["warmup"]),
                    float(self.p["clip"]), int(float(self.p["common_window_s"]) * NS), int(float(self.p["hold_s"]) * NS),
                    self.sev_level, obs_row, obs_sev, obs_score, ev["val"], ev_t, ev["before"], ev["after"])
         extra = {key: a[:k] for key, a in ev.items()}
         extra["t"] = ev_t[:k]
         return obs_row[:k], obs_sev[:k], obs_score[:k], extra
 
+    def _k_rows(self, frame: Frame, rows: np.ndarray) -> np.ndarray:
+        names = frame.registry.metric_names
+        if getattr(self, "_k_table", None) is None or len(self._k_table) != len(names):
+            over = dict(self.p["k_sigma_metrics"] or {})
+            self._k_table = np.array([float(over.get(n, self.p["k_sigma"])) for n in names])
+        return self._k_table[frame.metric[rows]]
+
     def _evidence(self, extra, i, frame, row):  # noqa: ANN001
         return {"spike_value": float(extra["val"][i]), "spike_ts_ns": int(extra["t"][i]),
                 "before": float(extra["before"][i]), "after": float(extra["after"][i]),
-                "k_sigma": float(self.p["k_sigma"])}
+                "k_sigma": float(self._k_table[int(frame.metric[row])])}
