@@ -5,8 +5,8 @@
   power cut), foreign keys and a busy timeout; ``postgresql://`` URLs get the
   psycopg 3 driver.
 * :func:`migrate` runs ``alembic upgrade head`` on ``alerts/migrations``.
-* :class:`Store` hands out sessions: :meth:`Store.read` (rolled back at the
-  end) and :meth:`Store.write` (committed at the end).  On SQLite a write
+* :class:`Store` hands out sessions: :meth:`Store.read` (closed at the end,
+  which ends its transaction) and :meth:`Store.write` (committed at the end).  On SQLite a write
   transaction starts with ``BEGIN IMMEDIATE``: writers queue for the lock
   instead of failing with "database is locked" when a read-then-write
   transaction meets another writer.  On PostgreSQL (READ COMMITTED) the
@@ -124,11 +124,9 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A session for reading; closing it ends the transaction and leaves loaded objects usable."""
         with translate_errors(), self._read() as s:
-            try:
-                yield s
-            finally:
-                s.rollback()
+            yield s
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -1,9 +1,12 @@
 """Every alert test runs twice: on SQLite (a file in tmp_path) and on PostgreSQL.
 
+SQLite: a file migrated once per session and copied for each test.
+
 PostgreSQL: ``LIFEWATCH_TEST_POSTGRES_DSN`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``).  Each test gets its own
 schema ``lw_t_<hex>`` (``search_path`` set on every connection), migrated with
-the real Alembic migrations and dropped afterwards; nothing else in that
+the real Alembic migrations and dropped afterwards (in a background thread,
+so the drop overlaps the next test; the session waits for all); nothing else in that
 database is touched.  If the server cannot be reached the tests FAIL, they
 do not skip.
 
@@ -17,9 +20,12 @@ detection builder with event times in seconds after :data:`T0`.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -59,14 +65,34 @@ def pg_admin() -> Iterator[Engine]:
             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); start it or set LIFEWATCH_TEST_POSTGRES_DSN",
             pytrace=False,
         )
+    dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-schema")  # drops overlap the next test
+    engine.dropper = dropper  # type: ignore[attr-defined]
     yield engine
+    dropper.shutdown(wait=True)
     engine.dispose()
 
 
+def _drop_schema(admin: Engine, schema: str) -> None:
+    with admin.connect() as c:
+        c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (the copy is what the test migrates again: a no-op)."""
+    path = tmp_path_factory.mktemp("alerts-template") / "alerts.sqlite"
+    e = make_engine(f"sqlite:///{path}")
+    migrate(e)
+    e.dispose()  # the last connection closing checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'alerts.sqlite'}"
+        path = tmp_path / "alerts.sqlite"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
         return
     admin = request.getfixturevalue("pg_admin")
     schema = f"lw_t_{uuid.uuid4().hex[:12]}"
@@ -75,8 +101,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: 
     try:
         yield _pg_url(PG_DSN).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dropper.submit(_drop_schema, admin, schema)
 
 
 @pytest.fixture
