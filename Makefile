@@ -9,12 +9,13 @@ LW     := $(VENV)/bin/lifewatch
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps demo test bench lint services-up services-down status clean
+.PHONY: help venv deps demo test bench eval lint services-up services-down status clean
 
 help:
 	@echo "make demo     services + simulated Shihezi city at 60x + ingest (DURATION=120 to bound it)"
 	@echo "make test     the whole test suite against real Mosquitto and InfluxDB"
 	@echo "make bench    ingest benchmarks and the drain comparison with Node-RED"
+	@echo "make eval     detectors: the full NAB corpus and the 7-day simulated incident library"
 	@echo "make lint     ruff"
 	@echo "make services-up / services-down   project-local Mosquitto and InfluxDB"
 
@@ -38,6 +39,11 @@ test: deps
 
 bench: deps
 	$(PY) -m bench.run
+
+# bounded (a few minutes): not part of make test, which runs reduced versions
+eval: $(STAMP)
+	$(LW) eval nab --out .lifewatch/eval/nab
+	$(LW) eval scenarios --days 7
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,7 @@ Each lifeline's YAML names its detectors under ``detectors:``::
       health: [offline, clock_skew, stuck, spike, drift]   # detectors.health
       rules:                         # detectors.rules, by name, with parameters
         water_burst: {}
-        water_leak_mnf: {gamma: 0.3}
+        water_leak: {gamma: 0.3}
 
 Standard thresholds come from the ``thresholds:`` sections (one
 :class:`~detectors.thresholds.ThresholdStage`), learned models from the model
@@ -19,7 +19,7 @@ override anything::
 
     thresholds: {water.end_pressure_low: {levels: {yellow: 0.15}}}
     stats: {seasonal_robust_z: {levels: {blue: 5}}}     # per scorer: params, levels, min_points...
-    rules: {water_burst: {k: 5}}                         # per rule: parameters
+    rules: {water_burst: {k_flow: 5}}                    # per rule: parameters
     health: {stuck: {window: 12}}                        # per check: parameters
     disable: [spike, rate_of_change]                     # drop detectors by name
     learned: false

@@ -15,9 +15,11 @@ rule                       asset      reads                                     
 :class:`GasLeak`           segment    well %LEL + pressures                         orange/red
 :class:`BridgeOverload`    bridge     strain + midspan deflection                   orange
 :class:`BridgeDamage`      bridge     frequency vs lagged deck temperature          orange
+:class:`BearingSeizure`    bridge     bearing movement per kelvin vs learned        orange
 =========================  =========  ===========================================  ======
 """
 
+from detectors.rules.bearing_seizure import BearingSeizure
 from detectors.rules.bridge_damage import BridgeDamage
 from detectors.rules.bridge_overload import BridgeOverload
 from detectors.rules.feeder_outage import FeederOutage
@@ -25,9 +27,9 @@ from detectors.rules.gas_leak import GasLeak
 from detectors.rules.water_burst import WaterBurst
 from detectors.rules.water_leak import WaterLeakMNF
 
-__all__ = ["BridgeDamage", "BridgeOverload", "FeederOutage", "GasLeak", "WaterBurst", "WaterLeakMNF", "default_rules"]
+__all__ = ["BearingSeizure", "BridgeDamage", "BridgeOverload", "FeederOutage", "GasLeak", "WaterBurst", "WaterLeakMNF", "default_rules"]
 
 
 def default_rules() -> list:
     """Every rule with its default parameters."""
-    return [WaterBurst(), WaterLeakMNF(), FeederOutage(), GasLeak(), BridgeOverload(), BridgeDamage()]
+    return [WaterBurst(), WaterLeakMNF(), FeederOutage(), GasLeak(), BridgeOverload(), BridgeDamage(), BearingSeizure()]

@@ -284,3 +284,27 @@ def test_restore_after_the_city_file_gained_an_asset(tmp_path):
     assert first == [] and [(d.state, d.asset) for d in rest][:1] == [("raised", "dma-d01-2")]
     ref = run([WaterBurst()], rs)
     assert [(d.state, d.asset, d.start_ns, d.ts_ns) for d in rest] == [(d.state, d.asset, d.start_ns, d.ts_ns) for d in ref]
+
+
+def test_bearing_seizure_on_the_simulated_city_and_quiet_on_a_temperature_swing():
+    """A seized bearing (simulator) is raised once on the right bridge; normal days (thermal cycle) stay quiet."""
+    from detectors.rules.bearing_seizure import BearingSeizure
+    from lifewatch.city import load_city
+    from lifewatch.model import NS
+    from simulators.engine import Simulation
+    from simulators.scenarios import make_incident
+
+    c = load_city()
+    bridge = [s for s in c.sensors.values() if s.asset == "br-d04-1"]
+    t0 = 1_767_571_200 * NS  # 2026-01-05
+    inc = make_incident("bridge.bearing_seizure", "br-d04-1", t0 + 3 * 86400 * NS, 3 * 86400)
+    sim = Simulation(c, seed=5, start_ns=t0, incidents=[inc], sensors=[s.id for s in bridge])
+    pipe = DetectorPipeline([BearingSeizure()], c)
+    dets = []
+    for day in range(6):
+        dets += pipe.process(sim.readings_between(t0 + day * 86400 * NS, t0 + (day + 1) * 86400 * NS))
+    raised = [d for d in dets if d.state == "raised"]
+    assert raised, "no bearing seizure raised"
+    assert {d.asset for d in raised} == {"br-d04-1"}
+    assert all(d.start_ns >= inc.start_ns for d in raised)  # nothing during the three normal days
+    assert all(set(d.sensors) <= set(sim.labels()[0]["sensors"]) for d in raised)
