@@ -7,6 +7,9 @@
 2. Gateway batches: the simulated city as batch payloads of 100 readings,
    drained by Lifewatch ingest; baseline = InfluxDB's own write rate for the
    same points in the same batches, measured in this run.
+3. Detectors: µs per reading of each lifeline's full suite and state bytes
+   per sensor (bench/detectors_bench.py), against the cost of building the
+   frames alone.
 
 Every figure is also written to ``bench/results/latest.json``.  This machine
 is shared and noisy: compare ratios, not absolute rates.
@@ -149,6 +152,13 @@ def main() -> int:
         results["batch_ratio_vs_influx"] = round(ratio, 3)
         print(f"bench ingest payload=batch100 readings_per_s={batch['per_s']:.0f} cpu_s_per_10k={batch['cpu_s_per_10k']} "
               f"ratio_vs_influx_direct={ratio:.3f}")
+    print("== 3. detectors: each lifeline's full suite, one simulated day, live-sized batches", flush=True)
+    from bench import detectors_bench
+
+    results["detectors"] = detectors_bench.run()
+    for row in results["detectors"]:
+        print(f"bench detectors lifeline={row['lifeline']} us_per_reading={row['us_per_reading']} "
+              f"baseline_frame_us_per_reading={row['frame_us_per_reading']} state_bytes_per_sensor={row['state_bytes_per_sensor']}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -88,6 +88,8 @@ def _eval(p: argparse.ArgumentParser) -> None:
     sn = sub.add_parser("scenarios", help="run the incident library over simulated days of the demo city")
     sn.add_argument("--days", type=float, default=7.0, help="simulated days (default 7)")
     sn.add_argument("--seed", type=int, default=1)
+    sn.add_argument("--warmup-days", type=float, default=11.0,
+                    help="simulated days learned from but not scored (default 11: the night-flow rule needs 10 nights)")
     sn.add_argument("--config", help="detector config file (YAML overrides)")
     sn.add_argument("--json", action="store_true", help="print only JSON on stdout")
     sn.set_defaults(_target="detectors.eval.scenarios:cli")

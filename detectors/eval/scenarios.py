@@ -169,7 +169,7 @@ def run_scenarios(days: float = 7.0, *, seed: int = 1, warmup_days: float = 2.0,
 
 def cli(args, settings) -> int:  # noqa: ANN001
     cfg = load_config(getattr(args, "config", None))
-    doc = run_scenarios(args.days, seed=args.seed, config=cfg, progress=not args.json)
+    doc = run_scenarios(args.days, seed=args.seed, warmup_days=args.warmup_days, config=cfg, progress=not args.json)
     if args.json:
         print(json.dumps(doc))
     else:
