@@ -36,7 +36,7 @@ LevelDurations = dict[Level, float]
 
 
 def _levels(red: float, orange: float, yellow: float, blue: float) -> LevelDurations:
-    return {Level.RED: red, Level.ORANGE: orange, Level.YELLOW: yellow, Level.BLUE: blue}
+    return {Level.RED: float(red), Level.ORANGE: float(orange), Level.YELLOW: float(yellow), Level.BLUE: float(blue)}
 
 
 @dataclass(frozen=True)

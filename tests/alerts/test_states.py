@@ -9,7 +9,16 @@ import pytest
 
 import alerts.states
 from alerts.errors import IllegalTransition, NotPermitted
-from alerts.states import PERMISSIONS, TERMINAL_STATES, TRANSITIONS, Action, AlertState, Role, allowed_targets, check_transition
+from alerts.states import (
+    PERMISSIONS,
+    TERMINAL_STATES,
+    TRANSITIONS,
+    Action,
+    AlertState,
+    Role,
+    allowed_targets,
+    check_transition,
+)
 
 S = AlertState
 # written out independently of alerts.states: (from, to) -> roles that may walk it
