@@ -137,6 +137,7 @@ class Escalator:
             done["auto_closed"] += close_quiet_cleared(
                 s, st, now, TIMER, cleared_before=now - timedelta(seconds=st.reopen_cooldown)
             )
+        done = +done  # drop the zero counts
         self.totals.update(done)
         return done
 

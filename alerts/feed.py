@@ -32,12 +32,15 @@ def head(s: Session) -> int:
 
 
 class Cursor:
+    """Where one stream is: the events after ``after`` not sent yet."""
+
     def __init__(self, after: int):
+        self.start = after
         self.high = after
         self.sent: set[int] = set()
 
     def poll(self, s: Session, actor: Actor, limit: int = 500) -> list[dict[str, Any]]:
-        floor = max(0, self.high - LOOKBACK) if self.sent else self.high
+        floor = max(self.start, self.high - LOOKBACK)
         q = select(AuditEvent).where(AuditEvent.id > floor, AuditEvent.kind.not_in(PRIVATE_KINDS))
         if actor.unit_scoped:
             q = q.where(AuditEvent.unit == actor.unit)

@@ -377,7 +377,11 @@ class AlertIntake:
             )
             s.add(inc)
             s.flush()
-            record(s, "incident_created", now, INTAKE, incident_id=inc.id, unit=inc.unit, data={"asset": inc.asset, "alerts": [m.id for m in members]})
+            record(
+                s, "incident_created", now, INTAKE, incident_id=inc.id, unit=inc.unit,
+                data={"asset": inc.asset, "level": Level(inc.level).label, "alerts": [m.id for m in members]},
+                notify="incident.created",
+            )
         for m in members:
             m.incident_id = inc.id
             inc.alert_count += 1

@@ -14,6 +14,9 @@ Outbox kinds (``outbox.kind``; the payload always holds ``event`` and ``alert``)
     alert.reminder          still not acknowledged (payload: reminder number)
     alert.escalated         an SLA was breached (payload: sla = acknowledge|resolve, target_role = supervisor)
     alert.unsilenced        the condition outlived its silence
+    alert.comment           someone commented (payload: note = the text)
+    incident.created        alerts of one asset were grouped (payload: incident_id, asset, level, alerts)
+    incident.closed         the last member of an incident was closed (payload: incident_id, asset)
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ def record(
     s.add(row)
     if notify and not (alert is not None and alert.silenced):
         payload: dict[str, Any] = {"event": kind, "actor": actor.name, "role": str(actor.role), "at": iso(at), **data}
+        if row.incident_id is not None:
+            payload["incident_id"] = row.incident_id
         if from_state or to_state:
             payload.update({"from": from_state, "to": to_state})
         if note:

@@ -156,7 +156,7 @@ def _maybe_close_incident(s: Session, incident_id: str, now: datetime, actor: Ac
         return
     inc.closed_at = now
     inc.updated_at = now
-    record(s, "incident_closed", now, actor, incident_id=inc.id, unit=inc.unit, data={"asset": inc.asset})
+    record(s, "incident_closed", now, actor, incident_id=inc.id, unit=inc.unit, data={"asset": inc.asset}, notify="incident.closed")
 
 
 def comment(s: Session, alert: Alert, actor: Actor, now: datetime, text: str) -> Comment:

@@ -28,6 +28,7 @@ def cli(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - lifewatch.
     from alerts.errors import StoreError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     st = AlertSettings.from_settings(settings)
     host = getattr(args, "host", None) or st.api_host
     port = getattr(args, "port", None) or st.api_port

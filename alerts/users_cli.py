@@ -31,9 +31,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def cli(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - lifewatch.settings.Settings
+    from alerts.clock import system_clock
     from alerts.config import AlertSettings
     from alerts.db import open_store
-    from alerts.errors import AlertError, Conflict, Invalid, NotFound
+    from alerts.errors import AlertError, Invalid
     from alerts.states import Role
     from alerts.types import Actor
     from alerts.users import add_user, issue_token, listing, revoke
@@ -48,11 +49,12 @@ def cli(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - lifewatch.
     actor = Actor("cli", Role.SYSTEM)
     try:
         store = open_store(st)
-        now = _now()
+        now = system_clock()
         with store.write() as s:
             if args.action == "add":
-                if args.unit and not _known_unit(st, args.unit):
-                    raise Invalid(f"unknown unit {args.unit!r} (the city's units: {', '.join(_units(st))})")
+                units = _units(st) if args.unit else []
+                if args.unit and args.unit not in units:
+                    raise Invalid(f"unknown unit {args.unit!r} (the city's units: {', '.join(units)})")
                 user = add_user(s, args.name, args.role, args.unit, actor, now)
                 print(f"added {user.name} ({user.role}{', unit ' + user.unit if user.unit else ''}); "
                       f"issue a token with: lifewatch users token {user.name}")
@@ -72,22 +74,10 @@ def cli(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - lifewatch.
                         live = [t["id"] for t in u["tokens"] if not t["revoked_at"]]
                         print(f"{u['name']:24} {u['role']:10} {u['unit'] or '-':16} tokens: {' '.join(live) or '-'}")
         store.dispose()
-    except Invalid as exc:
+    except AlertError as exc:  # not found, conflict, database error: 1; unusable arguments: 2
         print(f"lifewatch users {args.action}: {exc}", file=sys.stderr)
-        return 2
-    except (NotFound, Conflict) as exc:
-        print(f"lifewatch users {args.action}: {exc}", file=sys.stderr)
-        return 1
-    except AlertError as exc:
-        print(f"lifewatch users {args.action}: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, Invalid) else 1
     return 0
-
-
-def _now():  # noqa: ANN202
-    from alerts.clock import system_clock
-
-    return system_clock()
 
 
 def _units(st) -> list[str]:  # noqa: ANN001
@@ -95,7 +85,3 @@ def _units(st) -> list[str]:  # noqa: ANN001
 
     city = load_city(st.city_file or None)
     return sorted({u.id for u in city.units.values()} | {u.id for u in city.district_units.values()})
-
-
-def _known_unit(st, unit: str) -> bool:  # noqa: ANN001
-    return unit in _units(st)

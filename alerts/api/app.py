@@ -87,13 +87,12 @@ def create_app(
     app.state.ctx = ctx
     for r in (me.router, alerts.router, incidents.router, silences.router, stats.router, stream.router):
         app.include_router(r)
-    app.add_exception_handler(AlertError, _alert_error)
+    app.add_exception_handler(AlertError, _alert_error)  # type: ignore[arg-type]
     app.add_exception_handler(sa_exc.SQLAlchemyError, _store_error)
     return app
 
 
-def _alert_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AlertError)
+def _alert_error(request: Request, exc: AlertError) -> JSONResponse:
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
     body: dict[str, Any] = {"detail": str(exc), "error": exc.code}
     if isinstance(exc, IllegalTransition):

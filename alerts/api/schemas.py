@@ -16,7 +16,7 @@ from alerts.silences import Scope
 from alerts.states import AlertState
 
 LevelName = Literal["red", "orange", "yellow", "blue"]
-Text = Field(default=None, max_length=4000)
+MAX_TEXT = 4000
 
 
 class _In(BaseModel):
@@ -109,15 +109,15 @@ class AlertPage(BaseModel):
 class TransitionCreate(_In):
     to: AlertState
     expected_version: int | None = Field(default=None, ge=1, description="the version the caller saw; 409 if it changed")
-    note: str | None = Text
-    cause: str | None = Field(default=None, max_length=4000, description="resolve: what caused it (required)")
-    action: str | None = Field(default=None, max_length=4000, description="resolve: what was done (required)")
-    notes: str | None = Text
+    note: str | None = Field(default=None, max_length=MAX_TEXT)
+    cause: str | None = Field(default=None, max_length=MAX_TEXT, description="resolve: what caused it (required)")
+    action: str | None = Field(default=None, max_length=MAX_TEXT, description="resolve: what was done (required)")
+    notes: str | None = Field(default=None, max_length=MAX_TEXT, description="resolve: anything else")
     crew: list[str] = Field(default_factory=list, max_length=50, description="dispatch: who goes (required)")
 
 
 class CommentCreate(_In):
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
 # --- incidents -----------------------------------------------------------------------------------
