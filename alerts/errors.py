@@ -67,7 +67,13 @@ class DuplicateName(Conflict):
 
 
 class Invalid(AlertError):
+    """Well-formed but unusable; ``fields`` names the offending inputs (the API reports them like pydantic's)."""
+
     code = "invalid"
+
+    def __init__(self, message: str, *, fields: tuple[str, ...] | list[str] = ()):
+        self.fields = tuple(fields)
+        super().__init__(message)
 
 
 class AuthError(AlertError):

@@ -96,7 +96,7 @@ def apply(
     if actor.role is not Role.SYSTEM:
         missing = fb.missing(act)
         if missing:
-            raise Invalid(f"{act} ({frm} -> {to}) needs: {', '.join(missing)}")
+            raise Invalid(f"{act} ({frm} -> {to}) needs: {', '.join(missing)}", fields=missing)
 
     values: dict[str, Any] = {"state": to.value, "version": read_version + 1, "updated_at": now}
     values.update(_effects(s, alert, act, actor, now, fb))
@@ -162,7 +162,7 @@ def _maybe_close_incident(s: Session, incident_id: str, now: datetime, actor: Ac
 def comment(s: Session, alert: Alert, actor: Actor, now: datetime, text: str) -> Comment:
     text = text.strip()
     if not text:
-        raise Invalid("an empty comment")
+        raise Invalid("an empty comment", fields=("text",))
     row = Comment(alert_id=alert.id, at=now, author=actor.name, role=str(actor.role), text=text)
     s.add(row)
     s.flush()

@@ -65,13 +65,13 @@ def create(
 ) -> Silence:
     scope = Scope(scope)
     if ends_at <= starts_at:
-        raise Invalid("a silence must end after it starts")
+        raise Invalid("a silence must end after it starts", fields=("ends_at",))
     if ends_at - starts_at > timedelta(seconds=max_duration):
-        raise Invalid(f"a silence may last at most {max_duration / 86400:g} days")
+        raise Invalid(f"a silence may last at most {max_duration / 86400:g} days", fields=("ends_at",))
     if ends_at <= now:
-        raise Invalid("this silence would already be over")
+        raise Invalid("this silence would already be over", fields=("ends_at",))
     if not target.strip() or not reason.strip():
-        raise Invalid("a silence needs a target and a reason")
+        raise Invalid("a silence needs a target and a reason", fields=("target", "reason"))
     x = Silence(
         scope=scope.value,
         target=target.strip(),

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from alerts.api.deps import ApiContext
 from alerts.api.routes import alerts, incidents, me, silences, stats, stream
+from alerts.api.schemas import ErrorPublic
 from alerts.clock import Clock, system_clock
 from alerts.config import AlertSettings
 from alerts.db import Store, make_engine, migrate, translate_errors
@@ -85,16 +86,27 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.include_router(me.health_router, responses=_documented(503))
     for r in (me.router, alerts.router, incidents.router, silences.router, stats.router, stream.router):
-        app.include_router(r)
+        app.include_router(r, responses=_documented(401, 403, 404, 503))
     app.add_exception_handler(AlertError, _alert_error)  # type: ignore[arg-type]
     app.add_exception_handler(sa_exc.SQLAlchemyError, _store_error)
     return app
 
 
+def _documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {401: "no, unknown or revoked token", 403: "the caller's role may not do this", 404: "not found (or not in the caller's unit)",
+               409: "illegal transition or version conflict", 503: "the database is unavailable"}
+    return {code: {"model": ErrorPublic, "description": meaning[code]} for code in codes}
+
+
 def _alert_error(request: Request, exc: AlertError) -> JSONResponse:
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
     body: dict[str, Any] = {"detail": str(exc), "error": exc.code}
+    if isinstance(exc, Invalid):  # the same shape as FastAPI's own 422 answers
+        where = "query" if request.method in ("GET", "HEAD", "DELETE") else "body"
+        locs = [[where, f] for f in exc.fields] or [[where]]
+        body["detail"] = [{"loc": loc, "msg": str(exc), "type": "value_error"} for loc in locs]
     if isinstance(exc, IllegalTransition):
         body.update({"from_state": exc.from_state, "to_state": exc.to_state})
     if isinstance(exc, VersionConflict):

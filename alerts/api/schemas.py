@@ -177,6 +177,21 @@ class SilencePublic(_Out):
     revoked_by: str | None
 
 
+# --- errors --------------------------------------------------------------------------------------
+
+
+class ErrorPublic(BaseModel):
+    """401, 403, 404, 409 and 503 answers (422 answers have pydantic's shape: ``detail`` is a list)."""
+
+    detail: str
+    error: str = Field(description="unauthenticated, forbidden, not_found, illegal_transition, version_conflict, duplicate, store_unavailable")
+    from_state: str | None = Field(default=None, description="illegal_transition: the alert's state")
+    to_state: str | None = Field(default=None, description="illegal_transition: the state asked for")
+    expected_version: int | None = Field(default=None, description="version_conflict: the version the caller sent")
+    version: int | None = Field(default=None, description="version_conflict: the alert's version now")
+    state: str | None = Field(default=None, description="version_conflict: the alert's state now")
+
+
 # --- stats, me, health ---------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from alerts.api.schemas import (
     AuditPublic,
     CommentCreate,
     CommentPublic,
+    ErrorPublic,
     LevelName,
     TransitionCreate,
 )
@@ -25,7 +26,7 @@ from lifewatch.levels import Level
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
-Name = Annotated[str | None, Query(max_length=100)]
+Name = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
 @router.get("", response_model=AlertPage, summary="The queue: open alerts, most severe and oldest first")
@@ -75,7 +76,9 @@ def get_alert(actor: Reader, alert: AlertDep, s: SessionDep) -> AlertDetail:
     "/{alert_id}/transitions",
     response_model=AlertPublic,
     summary="Move the alert along the state machine",
-    responses={409: {"description": "illegal transition (names both states) or version conflict"}},
+    description="The fields an edge needs depend on the alert's state (dispatch: crew; resolve: cause and action; "
+    "reject and false_alarm: note): a missing one is a 422.",
+    responses={409: {"model": ErrorPublic, "description": "illegal transition (names both states) or version conflict"}},
 )
 def post_transition(actor: Worker, alert: AlertDep, body: TransitionCreate, s: SessionDep, ctx: CtxDep) -> AlertPublic:
     feedback = lifecycle.Feedback(note=body.note, cause=body.cause, action=body.action, notes=body.notes, crew=body.crew)

@@ -38,9 +38,9 @@ def list_incidents(
     actor: Reader,
     s: SessionDep,
     status: Literal["open", "closed", "all"] = "open",
-    lifeline: Annotated[str | None, Query(max_length=100)] = None,
-    district: Annotated[str | None, Query(max_length=100)] = None,
-    unit: Annotated[str | None, Query(max_length=100)] = None,
+    lifeline: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    district: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    unit: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> IncidentPage:

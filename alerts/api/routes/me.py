@@ -12,6 +12,7 @@ from alerts.errors import StoreError
 from alerts.states import PERMISSIONS
 
 router = APIRouter(tags=["session"])
+health_router = APIRouter(tags=["session"])
 
 
 @router.get("/api/me", response_model=MePublic, summary="Who the token belongs to and what it may do")
@@ -20,7 +21,7 @@ def me(actor: Reader) -> MePublic:
     return MePublic(name=actor.name, role=actor.role, unit=actor.unit, unit_scoped=actor.unit_scoped, actions=actions)
 
 
-@router.get("/health", response_model=Health, summary="Liveness and database reachability (no token)")
+@health_router.get("/health", response_model=Health, summary="Liveness and database reachability (no token)")
 def health(ctx: CtxDep) -> Health | JSONResponse:
     try:
         with ctx.store.read() as s:

@@ -23,10 +23,10 @@ def get_stats(
     s: SessionDep,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
-    unit: Annotated[str | None, Query(max_length=100)] = None,
+    unit: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     level: LevelName | None = None,
 ) -> StatsPublic:
     if since is not None and until is not None and until <= since:
-        raise Invalid("until must be after since")
+        raise Invalid("until must be after since", fields=("until",))
     doc = stats.kpis(s, since=since, until=until, unit=scope_unit(actor, unit), level=Level.parse(level) if level else None)
     return StatsPublic(**doc)
