@@ -63,6 +63,19 @@ def start_clocks(settings: AlertSettings, alert: Alert, now: datetime) -> None:
     alert.next_reminder_at = next_reminder(settings, alert.level, now) if alert.state == AlertState.NEW else None
 
 
+def tighten_clocks(settings: AlertSettings, alert: Alert, level: Level, now: datetime) -> None:
+    """The alert became ``level`` (more severe): its deadlines move to that level's SLAs, counted from when its
+    clocks started (entering the queue, or the end of its silence); the next reminder comes no later than that
+    level's interval from now."""
+    old = Level(alert.level)
+    started = alert.ack_due - timedelta(seconds=settings.ack_sla[old])
+    alert.level = level.value
+    alert.ack_due = min(alert.ack_due, ack_due(settings, level, started))
+    alert.resolve_due = min(alert.resolve_due, resolve_due(settings, level, started))
+    if alert.next_reminder_at is not None:
+        alert.next_reminder_at = min(alert.next_reminder_at, next_reminder(settings, level, now))
+
+
 def close_quiet_cleared(
     s: Session,
     settings: AlertSettings,

@@ -49,17 +49,10 @@ from alerts import silences
 from alerts.clock import Clock, from_ns, system_clock
 from alerts.config import AlertSettings
 from alerts.db import Store
-from alerts.escalation import (
-    ack_due,
-    auto_close,
-    close_quiet_cleared,
-    next_reminder,
-    resolve_due,
-    start_clocks,
-)
+from alerts.escalation import auto_close, close_quiet_cleared, next_reminder, start_clocks, tighten_clocks
 from alerts.journal import record
 from alerts.lifecycle import apply
-from alerts.models import Alert, Incident
+from alerts.models import Alert, Incident, Silence
 from alerts.states import OWNED_STATES, TERMINAL_STATES, AlertState
 from alerts.types import INTAKE, jsonable
 from detectors.events import CLEARED, RAISED, UPDATED, Detection
@@ -202,9 +195,7 @@ class AlertIntake:
 
     def _create(self, s: Session, d: Detection, now: datetime) -> Alert:
         level = Level(d.level)
-        silence = silences.matching(
-            s, from_ns(d.start_ns), lifeline=d.lifeline, district=d.district, asset=d.asset, sensors=d.sensors, kind=d.kind
-        )
+        silence = self._silence(s, d, d.start_ns)
         evidence = jsonable(d.evidence)
         a = Alert(
             id=d.id,  # free: _raised() checked that this episode is not stored yet
@@ -234,11 +225,11 @@ class AlertIntake:
             version=1,
             created_at=now,
             updated_at=now,
-            ack_due=ack_due(self.settings, level, now),
-            resolve_due=resolve_due(self.settings, level, now),
-            next_reminder_at=None if silence is not None else next_reminder(self.settings, level, now),
             reminders=0,
         )
+        start_clocks(self.settings, a, now)
+        if silence is not None:
+            a.next_reminder_at = None
         s.add(a)
         s.flush()
         grouped = self._group(s, a, now)
@@ -289,7 +280,7 @@ class AlertIntake:
             auto_close(s, a, now, INTAKE)
         else:
             a.open_key = None
-        s.flush()
+        s.flush()  # the key is free before the new alert takes it (open_key is unique)
 
     def _merge(self, s: Session, a: Alert, d: Detection, now: datetime) -> None:
         a.last_seen_ns = max(a.last_seen_ns, d.ts_ns)
@@ -304,11 +295,7 @@ class AlertIntake:
         level = Level(d.level)
         if level.more_severe(Level(a.level)):
             old = Level(a.level)
-            a.level = level.value
-            a.ack_due = min(a.ack_due, ack_due(self.settings, level, a.created_at))
-            a.resolve_due = min(a.resolve_due, resolve_due(self.settings, level, a.created_at))
-            if a.next_reminder_at is not None:
-                a.next_reminder_at = min(a.next_reminder_at, next_reminder(self.settings, level, now))
+            tighten_clocks(self.settings, a, level, now)
             record(
                 s, "level_raised", now, INTAKE, alert=a, event_ns=d.ts_ns,
                 data={"from_level": old.label, "to_level": level.label}, notify="alert.level_raised",
@@ -319,10 +306,14 @@ class AlertIntake:
                 inc.last_seen_ns = max(inc.last_seen_ns, a.last_seen_ns)
                 inc.level = min(inc.level, a.level)
                 inc.updated_at = now
-        if a.silenced and silences.matching(
-            s, from_ns(d.ts_ns), lifeline=d.lifeline, district=d.district, asset=d.asset, sensors=d.sensors, kind=d.kind
-        ) is None:
+        if a.silenced and self._silence(s, d, d.ts_ns) is None:
             self._unsilence(s, a, d, now)
+
+    @staticmethod
+    def _silence(s: Session, d: Detection, at_ns: int) -> Silence | None:
+        return silences.matching(
+            s, from_ns(at_ns), lifeline=d.lifeline, district=d.district, asset=d.asset, sensors=d.sensors, kind=d.kind
+        )
 
     def _unsilence(self, s: Session, a: Alert, d: Detection, now: datetime) -> None:
         a.silenced = False

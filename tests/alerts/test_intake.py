@@ -318,3 +318,17 @@ def test_an_unreachable_database_raises_a_store_error(city, clock) -> None:  # n
     intake = AlertIntake(dead, city, AlertSettings(db_url="unused"), clock)
     with pytest.raises(StoreError):
         intake.emit([det()])
+
+
+def test_a_level_raise_after_a_silence_counts_from_the_end_of_the_silence(store, intake, clock, settings) -> None:  # noqa: ANN001
+    _silence(store, clock, scope="sensor", target="w-d01-002")  # until T0 + 1 h
+    intake.emit([det(t=0, level=Level.YELLOW)])
+    clock.advance(3600)
+    intake.emit([det("end_pressure_low", "updated", t=3601, start=0, level=Level.YELLOW, score=4)])  # unsilenced
+    unsilenced_at = clock()
+    clock.advance(60)
+    intake.emit([det("end_pressure_low", "updated", t=3700, start=0, level=Level.RED, score=9)])
+    (a,) = alerts_of(store)
+    assert a.ack_due == unsilenced_at + timedelta(seconds=settings.ack_sla[Level.RED])
+    assert a.resolve_due == unsilenced_at + timedelta(seconds=settings.resolve_sla[Level.RED])
+    assert a.next_reminder_at == clock() + timedelta(seconds=settings.reminder_interval[Level.RED])
