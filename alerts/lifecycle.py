@@ -110,13 +110,8 @@ def apply(
         s.refresh(alert)
         raise VersionConflict(alert.id, expected_version if expected_version is not None else read_version, alert.version, alert.state)
 
-    details = {"action": act.value, **(data or {})}
-    if fb.crew:
-        details["crew"] = fb.crew
-    for name in ("cause", "action", "notes"):
-        value = getattr(fb, name)
-        if value:
-            details["resolution_" + name if name == "action" else name] = value
+    said = {"crew": values.get("crew"), "cause": fb.cause, "resolution_action": fb.action, "notes": fb.notes}
+    details = {"action": act.value, **(data or {}), **{k: v for k, v in said.items() if v}}
     record(s, "transition", now, actor, alert=alert, from_state=frm, to_state=to, note=fb.note, data=details, event_ns=event_ns, notify=notify)
     if to in TERMINAL_STATES and alert.incident_id:
         _maybe_close_incident(s, alert.incident_id, now, actor)

@@ -130,6 +130,11 @@ def test_effects_of_each_step(store, intake, clock) -> None:  # noqa: ANN001
         a = transition(s, alert_id, S.CLOSED, OPERATOR, t_close)
         assert (a.closed_at, a.open_key, a.version) == (t_close, None, 7)
         assert a.resolution["cause"] == "c2"
+    with store.read() as s:
+        said = [e.data for e in s.scalars(select(AuditEvent).where(AuditEvent.kind == "transition").order_by(AuditEvent.id))]
+    assert said[1] == {"action": "dispatch", "crew": ["Li Wei"]}
+    assert said[2] == {"action": "resolve", "cause": "c", "resolution_action": "a"}
+    assert said[3] == {"action": "reject"}
 
 
 @pytest.mark.parametrize(
