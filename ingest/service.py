@@ -73,6 +73,10 @@ class Ingest:
             self.pipeline.load(self.detector_state_path)
             log.info("detector state restored from %s", self.detector_state_path)
         self.sinks.append(MqttDetectionPublisher(self.consumer.client, self.settings.topic_prefix))
+        if self.settings.alert_intake:
+            from alerts.intake import open_intake
+
+            self.sinks.append(open_intake(self.settings, city=city))
         self.writer.hooks.append(self._detect)
         self._checkpoint_at = time.monotonic() + self.settings.detector_checkpoint
 

@@ -108,6 +108,33 @@ def _detectors(p: argparse.ArgumentParser) -> None:
     ls.set_defaults(_target="detectors.build:cli_list")
 
 
+def _users(p: argparse.ArgumentParser) -> None:
+    from alerts.users_cli import configure_parser
+
+    configure_parser(p)
+
+
+def _api(p: argparse.ArgumentParser) -> None:
+    from alerts.serve import configure_parser
+
+    configure_parser(p)
+
+
+def _notify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--once", action="store_true", help="one pass over the outbox, then exit")
+    p.add_argument("--status", action="store_true", help="pending rows and delivery states per channel (JSON)")
+    p.add_argument("--dead", action="store_true", help="dead deliveries, newest first (JSON)")
+
+
+def _report(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sh = sub.add_parser("shift", help="a shift report (alerts by unit and level, open at hand-over, KPIs) as HTML")
+    sh.add_argument("--from", dest="from_", required=True, help="start of the shift, RFC 3339")
+    sh.add_argument("--to", required=True, help="end of the shift (hand-over), RFC 3339")
+    sh.add_argument("--out", help="write the HTML here (default: stdout)")
+    sh.set_defaults(_target="alerts.report:cli")
+
+
 def _settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
@@ -121,6 +148,10 @@ COMMANDS: dict[str, tuple[str, str, Builder]] = {
     "demo": ("lifewatch.demo:cli", "services + simulated city + ingest, in the foreground", _demo),
     "eval": ("", "evaluate detectors: NAB corpus, NAB scoring, simulated incident library", _eval),
     "detectors": ("", "train learned detectors; list the detector pipeline", _detectors),
+    "api": ("alerts.serve:cli", "the alert queue's HTTP API and crew console (with the escalation tick)", _api),
+    "users": ("alerts.users_cli:cli", "manage API users and tokens (only hashes are stored)", _users),
+    "notify": ("alerts.notify.worker:cli", "deliver alert notifications from the outbox (MQTT, webhooks, InfluxDB)", _notify),
+    "report": ("", "reports: the shift report", _report),
     "settings": ("lifewatch.cli:show_settings", "print every setting with its environment variable", _settings),
 }
 

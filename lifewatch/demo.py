@@ -28,12 +28,15 @@ Lifewatch demo: the simulated city of Shihezi (Xinjiang, UTC+6), {sensors} senso
   broker    mqtt://{mqtt_host}:{mqtt_port}     (anonymous on loopback: demo mode)
   InfluxDB  {influx_url}  database {db}
   metrics   http://{metrics}/metrics
+  alerts    http://{api}/console  (crew console)   http://{api}/docs  (API)
+            demo tokens: demo-operator, demo-supervisor, demo-crew-<unit> e.g. demo-crew-{unit}
   state     {state}   (service logs under services/, dead letters in deadletter.sqlite)
 
 How to look, from another terminal:
   .venv/bin/lifewatch status                  readings per lifeline over the last 10 min
   .venv/bin/lifewatch deadletter list         rejected messages, with reasons
   mosquitto_sub -p {mqtt_port} -t '{prefix}/#' -v
+  curl -s -H 'Authorization: Bearer demo-operator' http://{api}/api/alerts   the queue, by priority
   curl -sG {influx_url}/query --data-urlencode db={db} --data-urlencode 'q=SHOW MEASUREMENTS'
 
 Ctrl-C stops everything cleanly.{duration_note}
@@ -86,12 +89,19 @@ def cli(args, settings: Settings) -> int:  # noqa: ANN001
         sim_cmd += ["--wall-duration", str(args.duration), "--duration", f"{span:.0f}s"]
     import os
 
-    sim = subprocess.Popen(sim_cmd, env={**os.environ, **settings.to_env()})
+    env = {**os.environ, **settings.to_env()}
+    from alerts.config import AlertSettings
+
+    api_settings = AlertSettings.from_settings(settings)
+    api = subprocess.Popen([sys.executable, "-m", "lifewatch.cli", "api"], env=env)
+    notify = subprocess.Popen([sys.executable, "-m", "lifewatch.cli", "notify"], env=env)
+    sim = subprocess.Popen(sim_cmd, env=env)
     print(
         BANNER.format(
             sensors=len(city.sensors), speed=args.speed, mqtt_host=settings.mqtt_host, mqtt_port=settings.mqtt_port,
             influx_url=settings.influx_url, db=settings.influx_db, metrics=settings.metrics_addr or "(off)",
             state=settings.state_dir, prefix=settings.topic_prefix,
+            api=f"{api_settings.api_host}:{api_settings.api_port}", unit=city.unit_for("water", next(iter(city.districts))).id,
             duration_note=f"\nStopping by itself after {args.duration:g} s." if args.duration else "",
         ),
         flush=True,
@@ -120,6 +130,12 @@ def cli(args, settings: Settings) -> int:  # noqa: ANN001
             sim.kill()
     time.sleep(1.0)  # let the last PUBACKed messages reach ingest
     ingest.stop()
+    for child in (notify, api):
+        child.terminate()
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
     print(_status_line(settings), flush=True)
     from lifewatch.status import cli as status_cli
 

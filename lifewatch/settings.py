@@ -107,6 +107,8 @@ class Settings:
     # YAML overrides of detector thresholds and parameters (see detectors/build.py); empty = the lifeline defaults
     detector_config: str = ""
     detector_checkpoint: float = 300.0
+    # hand detections to the alert queue (its database: LIFEWATCH_ALERTS_DB_URL, default <state_dir>/alerts.sqlite)
+    alert_intake: bool = True
 
     @property
     def deadletter_path(self) -> Path:
