@@ -28,6 +28,7 @@ from alerts.api.routes import alerts, incidents, me, silences, stats, stream
 from alerts.api.schemas import ErrorPublic
 from alerts.clock import Clock, system_clock
 from alerts.config import AlertSettings
+from alerts.console import router as console_router
 from alerts.db import Store, make_engine, migrate, translate_errors
 from alerts.errors import (
     AlertError,
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(me.health_router, responses=_documented(503))
     for r in (me.router, alerts.router, incidents.router, silences.router, stats.router, stream.router):
         app.include_router(r, responses=_documented(401, 403, 404, 503))
+    app.include_router(console_router)  # the crew console at /console/ (alerts/console)
     app.add_exception_handler(AlertError, _alert_error)  # type: ignore[arg-type]
     app.add_exception_handler(sa_exc.SQLAlchemyError, _store_error)
     return app
