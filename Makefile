@@ -18,6 +18,7 @@ help:
 	@echo "make eval     detectors: the full NAB corpus and the 7-day simulated incident library"
 	@echo "make lint     ruff"
 	@echo "make services-up / services-down   project-local Mosquitto and InfluxDB"
+	@echo "make console-deps   Debian's Chromium for the crew console's browser tests"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +35,15 @@ deps: $(STAMP)
 demo: deps
 	$(LW) demo $(if $(DURATION),--duration $(DURATION),)
 
-test: deps
+# headless Chromium (and a CJK font for the screenshots) for tests/alerts/test_console.py: Debian's packages, as root
+.PHONY: console-deps
+console-deps:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
+	  else echo "console-deps: /usr/bin/chromium is missing; as root: apt-get install -y chromium" >&2; exit 1; fi; }
+
+test: deps console-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps
