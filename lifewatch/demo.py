@@ -23,6 +23,15 @@ from lifewatch.status import collect
 
 log = logging.getLogger("lifewatch.demo")
 
+# NAME@TARGET@START+DURATION, START relative to the simulation's start (at 60x, 1 simulated minute per second)
+DEMO_INCIDENTS = (
+    "power.outage@fdr-d02-1@+20m+20m",
+    "gas.leak@gas-d03-1@+30m+40m",
+    "water.low_pressure@dma-d01-2@+45m+30m",
+    "bridge.overload@br-d02-1@+60m+10m",
+    "air.dust@d05@+75m+1h",
+)
+
 BANNER = """
 Lifewatch demo: the simulated city of Shihezi (Xinjiang, UTC+6), {sensors} sensors, at {speed}x
   broker    mqtt://{mqtt_host}:{mqtt_port}     (anonymous on loopback: demo mode)
@@ -83,6 +92,8 @@ def cli(args, settings: Settings) -> int:  # noqa: ANN001
 
     sim_cmd = [sys.executable, "-m", "lifewatch.cli", "simulate", "--speed", str(args.speed), "--seed", str(args.seed),
                "--labels", str(settings.state_dir / "demo-labels.json")]
+    for spec in DEMO_INCIDENTS:  # incidents the standard thresholds see at once (no learning needed)
+        sim_cmd += ["--scenario", spec]
     if args.duration:
         # a bounded run starts duration x speed in the past, so it ends at the wall clock
         span = args.duration * (float(args.speed) if args.speed != "max" else 60.0)
