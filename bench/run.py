@@ -30,7 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT.parent / "shared" / "peers" / "ingest-drain" / "run.sh"
-CONSUMER = f"lifewatch=cmd:exec {ROOT / 'bench' / 'drain_consumer.sh'}"
+CONSUMER = f"lifewatch=cmd:LIFEWATCH_DETECTORS=0 exec {ROOT / 'bench' / 'drain_consumer.sh'}"
+CONSUMER_DETECTORS = f"lifewatch-detectors=cmd:LIFEWATCH_DETECTORS=1 exec {ROOT / 'bench' / 'drain_consumer.sh'}"
 INFLIGHT = 10_000  # >= one Lifewatch batch (5,000); the same window for every consumer of a run
 
 LINE = re.compile(r"^drain consumer=(\S+) n=(\d+) landed=(\d+) seconds=([\d.]+) msgs_per_s=([\d.]+) cpu_s=([\d.]+) rss_mib=([\d.]+)")
@@ -136,6 +137,14 @@ def main() -> int:
         print(f"bench ingest payload=single readings_per_s={lw['per_s']:.0f} cpu_s_per_10k={lw['cpu_s_per_10k']}")
         if "nodered" in single:
             results["ratio_vs_nodered"] = round(lw["per_s"] / single["nodered"]["per_s"], 3)
+
+    print("== 1b. drain with detectors and the alert intake on: simulated city, single readings, Node-RED first", flush=True)
+    with tempfile.TemporaryDirectory(prefix="lw-bench.") as tmp:
+        msgs = Path(tmp) / "single.jsonl"
+        points = simulated_messages(msgs, 0, args.n)
+        consumers = [] if args.skip_peers else ["--consumer", "nodered"]
+        lines = harness(["--messages", str(msgs), "--points", str(points), *consumers, "--consumer", CONSUMER_DETECTORS])
+        results["drain_detectors"] = parse(lines)
 
     print("== 2. gateway batches of 100 readings (simulated city) vs InfluxDB's own write rate", flush=True)
     with tempfile.TemporaryDirectory(prefix="lw-bench.") as tmp:
