@@ -137,7 +137,7 @@ class OutboxWorker:
                     break  # the channel's oldest undelivered notice waits for its backoff: so do the later ones
                 rows.append(row)
             need = {r.alert_id for r in rows if r.alert_id and "evidence" not in ((r.payload or {}).get("alert") or {})}
-            evidence = dict(s.execute(select(Alert.id, Alert.evidence).where(Alert.id.in_(sorted(need))))) if need else {}
+            evidence = {aid: ev for aid, ev in s.execute(select(Alert.id, Alert.evidence).where(Alert.id.in_(sorted(need))))} if need else {}
         return [Notice.from_row(r, evidence.get(r.alert_id)) for r in rows]
 
     def _record(self, ch: Channel, notices: list[Notice], outcomes: list[Outcome], now: datetime) -> None:
