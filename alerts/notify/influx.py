@@ -11,7 +11,9 @@ changes of one alert in the same transaction (same tags, same microsecond)
 stay two points, and a redelivered notice overwrites its own point
 (InfluxDB's series + timestamp identity makes the write idempotent).
 Reminders and comments are not state changes and are skipped by default
-(``LIFEWATCH_NOTIFY_INFLUX_SKIP``).  Grafana: an annotation query such as
+(``LIFEWATCH_NOTIFY_INFLUX_SKIP``).  InfluxDB down, 5xx, bad credentials or a
+missing database are retried; a point InfluxDB refuses (400: e.g. a field type
+conflict) is dead after it was isolated from its batch.  Grafana: an annotation query such as
 ``SELECT "title", "text" FROM "alerts" WHERE $timeFilter AND "level" = 'red'``.
 """
 
@@ -30,6 +32,9 @@ from lifewatch.lineprotocol import encode_point
 log = logging.getLogger("lifewatch.notify.influx")
 
 MEASUREMENT = "alerts"
+# answers about the points themselves (bad line, field type conflict, too large): dead after isolating the
+# bad point; any other refusal (401/403 credentials, 404 database not found) is retried, nothing is lost
+POINT_ERRORS = frozenset({400, 413})
 TEXT_MAX = 1000
 
 
@@ -96,6 +101,8 @@ class InfluxChannel(Channel):
         except InfluxUnavailable as exc:
             return [retry(f"InfluxDB unavailable: {exc}")] + [NOT_TRIED] * (len(notices) - 1)
         except InfluxRejected as exc:
+            if exc.status not in POINT_ERRORS:  # auth, missing database...: the receiver is unusable, not the point
+                return [retry(f"InfluxDB refused the write: {exc}")] + [NOT_TRIED] * (len(notices) - 1)
             if len(notices) == 1:
                 return [dead(f"InfluxDB rejected the point: {exc}")]
         # a batch was rejected: find the bad point(s) one by one

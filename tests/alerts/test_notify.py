@@ -496,13 +496,35 @@ def test_influx_alerts_measurement(nstore, intake, clock, lw_settings, city, set
 
 
 @SQLITE_ONLY
-def test_influx_down_is_retried(nstore, intake, clock, city) -> None:  # noqa: ANN001
+def test_influx_down_or_without_its_database_is_retried(nstore, intake, clock, city, influxd) -> None:  # noqa: ANN001
     intake.emit([det()])
     ch = InfluxChannel(InfluxClient(f"http://127.0.0.1:{free_port()}", "nowhere", timeout=1.0), Texts(city))
     with OutboxWorker(nstore, [ch], FAST, clock) as w:
         assert w.run_once(clock())["retry"] == 1
     (d,) = deliveries(nstore).values()
     assert d.state == "retry" and "InfluxDB unavailable" in d.last_error and len(pending(nstore)) == 1
+    missing = InfluxChannel(InfluxClient(influxd.url, f"missing_{uuid.uuid4().hex[:8]}", timeout=5.0), Texts(city))
+    with OutboxWorker(nstore, [missing], FAST, clock) as w:
+        assert w.run_once(clock.advance(1))["retry"] == 1
+    (d,) = deliveries(nstore).values()
+    assert d.state == "retry" and "HTTP 404" in d.last_error and len(pending(nstore)) == 1
+
+
+@SQLITE_ONLY
+def test_influx_rejected_point_is_dead_and_the_rest_are_written(nstore, intake, clock, city, lw_settings) -> None:  # noqa: ANN001
+    intake.emit([det("with_value", asset="dma-d01-1"), det("without_value", asset="dma-d02-1", district="d02", evidence={})])
+    with_value, without_value = outbox_ids(nstore)
+    with InfluxClient.from_settings(lw_settings) as client:
+        # peak_value already a string in this shard: the first notice's point (peak_value=0.13) conflicts
+        client.write(f'alerts,unit=elsewhere peak_value="text" {int(clock().timestamp()) * 10**9}')
+        ch = InfluxChannel(InfluxClient.from_settings(lw_settings), Texts(city))
+        with OutboxWorker(nstore, [ch], FAST, clock) as w:
+            counts = w.run_once(clock())
+        written = [r["outbox_id"] for sr in client.query('SELECT "outbox_id" FROM "alerts" WHERE "outbox_id" > 0') for r in sr.rows()]
+    assert (counts["dead"], counts["delivered"]) == (1, 1) and written == [without_value]
+    d = deliveries(nstore)
+    assert d[(with_value, "influx")].state == "dead" and "field type conflict" in d[(with_value, "influx")].last_error
+    assert d[(without_value, "influx")].state == "delivered" and pending(nstore) == []
 
 
 # --- webhooks ---------------------------------------------------------------------------------------
