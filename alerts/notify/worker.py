@@ -284,44 +284,43 @@ def cli(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - lifewatch.
     from lifewatch.settings import SettingsError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    looping = not any(getattr(args, name, False) for name in ("once", "status", "dead"))
+    stop = threading.Event()
+    previous = {}
+    if looping:  # from the start: a SIGTERM while migrating ends the loop before its first pass
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    channels: list[Channel] = []
+    store: Store | None = None
     try:
         notify = NotifySettings.from_env()
         st = AlertSettings.from_settings(settings)
-        city = load_city(settings.city_file or None)
-        channels = build_channels(settings, notify, city)
-    except SettingsError as exc:
-        print(f"lifewatch notify: bad setting: {exc}", file=sys.stderr)
-        return 2
-    try:
+        channels = build_channels(settings, notify, load_city(settings.city_file or None))
         store = open_store(st)
         if st.auto_migrate:
             migrate_notify(store.engine)
         worker = OutboxWorker(store, channels, notify)
-    except ConfigError as exc:
+        if getattr(args, "status", False):
+            print(json.dumps(worker.status(), indent=2, ensure_ascii=False))
+        elif getattr(args, "dead", False):
+            print(json.dumps(dead_deliveries(store), indent=2, ensure_ascii=False))
+        elif getattr(args, "once", False):
+            print(json.dumps(dict(worker.run_once())))
+        else:
+            worker.run(stop)
+        return 0
+    except SettingsError as exc:  # ConfigError is one
         print(f"lifewatch notify: bad setting: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
         print(f"lifewatch notify: {exc}", file=sys.stderr)
         return 1
-    try:
-        with worker:
-            if getattr(args, "status", False) or getattr(args, "dead", False):
-                doc = worker.status() if getattr(args, "status", False) else dead_deliveries(store)
-                print(json.dumps(doc, indent=2, ensure_ascii=False))
-                return 0
-            if getattr(args, "once", False):
-                print(json.dumps(dict(worker.run_once())))
-                return 0
-            stop = threading.Event()
-            previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-            try:
-                worker.run(stop)
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-            return 0
-    except StoreError as exc:
-        print(f"lifewatch notify: {exc}", file=sys.stderr)
-        return 1
     finally:
-        store.dispose()
+        for ch in channels:
+            try:
+                ch.close()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                log.exception("closing %s failed", ch.name)
+        if store is not None:
+            store.dispose()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
