@@ -8,7 +8,7 @@ import pytest
 from detectors.scorers.changepoint import Cusum
 from detectors.scorers.ewz import EWZ
 from detectors.scorers.rate import RateOfChange
-from detectors.scorers.seasonal import HOUR_NS, SeasonalRobustZ
+from detectors.scorers.seasonal import HOUR_NS, SeasonalCusum, SeasonalRobustZ
 
 MIN = 60 * 1_000_000_000
 T0 = 1_767_571_200 * 1_000_000_000  # 2026-01-05T00:00:00Z, a Monday
@@ -21,13 +21,18 @@ def zeros(n: int) -> np.ndarray:
 # --------------------------------------------------------------------------- seasonal_robust_z
 
 
-def daily_cycle(days: int, step_min: int = 10, seed: int = 0, offset_h: float = 6.0):
-    """Demand-like cycle on the local clock: trough 70 at 03:00, peak 130 at 15:00, noise sd 2."""
+def daily_cycle(days: int, step_min: int = 10, seed: int = 0, offset_h: float = 6.0, noise_sd: float = 2.0,
+                day_sd: float = 0.0):
+    """Demand-like cycle on the local clock: trough 70 at 03:00, peak 130 at 15:00, white noise, and
+    (``day_sd``) each local day shifted by its own N(0, day_sd) offset, like weather."""
     rng = np.random.default_rng(seed)
     n = days * 1440 // step_min
     t = T0 + np.arange(n) * step_min * MIN
-    local_h = ((t + int(offset_h * HOUR_NS)) % (24 * HOUR_NS)) / HOUR_NS
-    x = 100 - 30 * np.cos(2 * np.pi * (local_h - 3) / 24) + rng.normal(0, 2, n)
+    local = t + int(offset_h * HOUR_NS)
+    local_h = (local % (24 * HOUR_NS)) / HOUR_NS
+    day = (local - local.min()) // (24 * HOUR_NS)
+    x = 100 - 30 * np.cos(2 * np.pi * (local_h - 3) / 24) + rng.normal(0, noise_sd, n)
+    x += rng.normal(0, day_sd, days + 2)[day] if day_sd else 0.0
     return t, x, local_h
 
 
@@ -53,19 +58,68 @@ def test_seasonal_flags_a_step_at_3am_that_is_normal_at_noon() -> None:
     assert g[night].max() < 2
 
 
+def test_seasonal_has_no_steps_at_full_hours() -> None:
+    """The regression behind this design: hour bins as piecewise-constant baselines flagged ramps at hh:00."""
+    t, x, local_h = daily_cycle(8, step_min=1)
+    z, base = SeasonalRobustZ(season="hour_of_day", warmup_days=3).process_baseline(zeros(len(t)), t, x)
+    late = (t - t[0]) >= 3 * 24 * HOUR_NS
+    # the expected value moves smoothly: the cycle's steepest minute is 0.13, learning adds a little
+    assert np.abs(np.diff(base[late])).max() < 0.3
+    truth = 100 - 30 * np.cos(2 * np.pi * (local_h - 3) / 24)
+    assert np.median(np.abs(base[late] - truth[late])) < 1.0  # within half a noise sd
+    minute = np.round(local_h * 60).astype(int) % 60
+    # the first minutes of an hour score like any other (an hour-average baseline is ~4 off there: z ~ 2)
+    assert z[late & (minute < 3)].mean() < 1.3 * z[late & (minute >= 3)].mean()
+    assert z[late].max() < 5
+
+
+def test_seasonal_warmup_counts_days() -> None:
+    t, x, _ = daily_cycle(5, step_min=1)
+    day = (t - t[0]) / (24 * HOUR_NS)
+    for days in (2, 3):
+        sc = SeasonalRobustZ(season="hour_of_day", warmup_days=days)
+        z = sc.process(zeros(len(t)), t, x)
+        assert (z[day < days - 1] == 0).all()  # data from fewer than warmup_days different days: no score
+        assert (z[day >= days - 1 + 0.1] > 0).all()  # then every reading scores
+        assert sc.warmup <= np.flatnonzero(z)[0]
+    with pytest.raises(ValueError, match="warmup_days"):
+        SeasonalRobustZ(warmup_days=1)
+
+
+def test_seasonal_scale_reflects_day_to_day_variation() -> None:
+    # a tight daily cycle (noise sd 0.5) whose level moves from day to day (sd 4: the weather), read every
+    # minute: a location that follows within the hour learns a scale of ~1.6 here and flags ordinary days (z 9)
+    t, x, _ = daily_cycle(21, step_min=1, noise_sd=0.5, day_sd=4.0, seed=3)
+    sc = SeasonalRobustZ(season="hour_of_day")
+    z = sc.process(zeros(len(t)), t, x)
+    assert 2.5 < np.median(sc.state["sig"][0]) < 8  # the days' spread, not the 0.5 within an hour
+    late = z[len(z) // 3:]
+    assert np.percentile(late, 99) < 4 and late.max() < 6
+
+
 def test_seasonal_bins_follow_the_local_clock_and_weekends() -> None:
-    fri_20_utc = T0 + (4 * 24 + 20) * HOUR_NS  # Friday 20:00 UTC = Saturday 02:00 at UTC+6
-    for offset, expect in ((6.0, 24 + 2), (0.0, 20), (8.0, 24 + 4)):
-        sc = SeasonalRobustZ(utc_offset_h=offset)
-        sc.learn(zeros(1), np.array([fri_20_utc]), np.array([1.0]))
-        assert np.flatnonzero(sc.state["cnt"][0]).tolist() == [expect], offset
-    wk = SeasonalRobustZ(season="hour_of_week", utc_offset_h=6.0)
-    wk.learn(zeros(1), np.array([fri_20_utc]), np.array([1.0]))
-    assert np.flatnonzero(wk.state["cnt"][0]).tolist() == [5 * 24 + 2]
-    assert wk.state_bytes_per_stream() == 168 * 9 + 8
-    assert SeasonalRobustZ(season="hour_of_day").state_bytes_per_stream() == 24 * 9 + 8
+    def bins(sc: SeasonalRobustZ, t_ns: int) -> list[int]:
+        sc.learn(zeros(2), np.array([t_ns - MIN, t_ns]), np.array([1.0, 1.0]))  # the first reading starts the clock
+        return np.flatnonzero(sc.state["wt"][0]).tolist()
+
+    fri_2030_utc = T0 + (4 * 24 + 20) * HOUR_NS + 30 * MIN  # Friday 20:30 UTC = Saturday 02:30 at UTC+6: a centre
+    for offset, expect in ((6.0, [24 + 2]), (0.0, [20]), (8.0, [24 + 4])):
+        assert bins(SeasonalRobustZ(utc_offset_h=offset), fri_2030_utc) == expect, offset
+    # between two centres a reading teaches both, by proximity: 02:45 is 3/4 the 02:30 bin's
+    sc = SeasonalRobustZ()
+    assert bins(sc, fri_2030_utc + 15 * MIN) == [26, 27]
+    np.testing.assert_allclose(sc.state["wt"][0][[26, 27]], [0.75 / 60, 0.25 / 60], rtol=1e-5)
+    # Sunday 23:45 local lies between a weekend bin (Sun 23:30) and a weekday one (Mon 00:30)
+    sun_2345_local = T0 + (6 * 24 + 17) * HOUR_NS + 45 * MIN
+    assert bins(SeasonalRobustZ(), sun_2345_local) == [0, 24 + 23]
+    assert bins(SeasonalRobustZ(season="hour_of_week"), fri_2030_utc) == [5 * 24 + 2]
+    assert SeasonalRobustZ(season="hour_of_week").state_bytes_per_stream() == 168 * 12 + 8
+    assert SeasonalRobustZ(season="hour_of_day").state_bytes_per_stream() == 24 * 12 + 8
+    assert SeasonalRobustZ().state_bytes_per_stream() == 48 * 12 + 8
     with pytest.raises(ValueError, match="season"):
         SeasonalRobustZ(season="monthly")
+    with pytest.raises(ValueError, match="side"):
+        SeasonalRobustZ(side="left")
 
 
 def test_seasonal_weekend_pattern_is_learned_apart() -> None:
@@ -76,23 +130,95 @@ def test_seasonal_weekend_pattern_is_learned_apart() -> None:
     weekend = ((hours // 24 + 3) % 7) >= 5
     morning = (hours % 24 >= 7) & (hours % 24 < 10)
     x = 50 + 40 * (morning & ~weekend) + rng.normal(0, 1, n)  # weekday morning peak, quiet weekends
+    busy = np.flatnonzero(weekend & morning)[-18:]  # the last weekend morning looks like a weekday's
+    x[busy] += 40
     split = SeasonalRobustZ().process(zeros(n), t, x)
     flat = SeasonalRobustZ(season="hour_of_day").process(zeros(n), t, x)
-    late_weekend_mornings = (np.arange(n) > 14 * 144) & weekend & morning
-    assert np.median(split[late_weekend_mornings]) < 2
-    assert np.median(flat[late_weekend_mornings]) > 6
+    quiet = (np.arange(n) > 14 * 144) & (np.arange(n) < busy[0]) & weekend & morning
+    assert np.median(split[quiet]) < 2  # a quiet weekend morning is normal for weekend bins
+    assert np.median(split[busy]) > 6  # and a weekday-like one is not
+    # one set of bins for all days learns both kinds of morning: its spread hides the busy one
+    assert np.median(flat[busy]) < 3
 
 
-def test_seasonal_warmup_is_per_bin_and_baseline_is_the_bin_median() -> None:
-    t, x, _ = daily_cycle(3, step_min=1)
-    sc = SeasonalRobustZ(warmup=8)
-    z, base = sc.process_baseline(zeros(len(t)), t, x)
-    hour_rank = np.arange(len(t)) % 60  # 60 readings per hour bin on day 1
-    assert (z[: 1440][hour_rank[:1440] < 8] == 0).all()
-    assert (z[: 1440][hour_rank[:1440] >= 8] > 0).all()
-    first_of_bin = np.flatnonzero(np.isnan(base))  # no baseline before a bin's first point
-    assert first_of_bin.tolist() == list(range(0, 1440, 60))
-    assert np.median(np.abs(base[1440:] - x[1440:])) < 3  # within ~1.5 noise sd
+def test_seasonal_learns_time_not_readings() -> None:
+    t, x, _ = daily_cycle(4, step_min=1)
+    a = SeasonalRobustZ()
+    a.learn(zeros(len(t)), t, x)
+    # every reading sent twice, and a stale one after each: repeated and out-of-order times teach nothing
+    t3 = np.stack([t, t, t - 5 * MIN], axis=1).ravel()
+    x3 = np.stack([x, x + 50, x - 50], axis=1).ravel()
+    b = SeasonalRobustZ()
+    b.learn(zeros(len(t3)), t3, x3)
+    for k in a.state:
+        np.testing.assert_array_equal(a.state[k], b.state[k], err_msg=k)
+    # 5-minute readings of the same signal give the same days of weight as 1-minute ones
+    c = SeasonalRobustZ()
+    c.learn(zeros(len(t[::5])), t[::5], x[::5])
+    np.testing.assert_allclose(c.state["wt"][0], a.state["wt"][0], atol=0.05)  # (up to the ends of the data)
+    # a long gap counts as max_gap_s only
+    d = SeasonalRobustZ(max_gap_s=600)
+    d.learn(zeros(2), np.array([t[0], t[0] + 6 * HOUR_NS]), x[:2])
+    assert abs(d.state["wt"][0].sum() - 10 / 60) < 1e-6
+    # the first reading only starts the clock
+    e = SeasonalRobustZ()
+    e.learn(zeros(1), t[:1], x[:1])
+    assert (e.state["wt"] == 0).all() and e.state["t_last"][0] == t[0]
+
+
+def test_seasonal_side_scores_one_direction() -> None:
+    t, x, _ = daily_cycle(10)
+    x[-30:-24] += 25
+    x[-12:-6] -= 25
+    both, up, down = (SeasonalRobustZ(side=s).process(zeros(len(t)), t, x) for s in ("both", "up", "down"))
+    assert both[-30:-24].min() > 6 and both[-12:-6].min() > 6
+    np.testing.assert_array_equal(up[-30:-24], both[-30:-24])
+    np.testing.assert_array_equal(down[-12:-6], both[-12:-6])
+    assert (up[-12:-6] == 0).all() and (down[-30:-24] == 0).all()
+
+
+def test_seasonal_scale_floor_for_constant_signals() -> None:
+    t = T0 + np.arange(5 * 144) * 10 * MIN
+    x = np.full(len(t), 100.0)
+    x[-3:] = 100.5  # half a percent off a reading that never moved
+    raw = SeasonalRobustZ(season="hour_of_day").process(zeros(len(t)), t, x)
+    floored = SeasonalRobustZ(season="hour_of_day", min_rel_scale=0.01).process(zeros(len(t)), t, x)
+    assert raw[-3] > 1e6  # scale 0: divided by min_scale (learning it then gives the scale a start)
+    np.testing.assert_allclose(floored[-3], 0.5 / 1.0, rtol=1e-6)  # divided by 1 % of the baseline
+    assert (floored[:-3] == 0).all()
+
+
+# --------------------------------------------------------------------------- seasonal_cusum
+
+
+def test_seasonal_cusum_finds_a_slow_leak_the_z_score_misses() -> None:
+    t, x, _ = daily_cycle(16, step_min=1, day_sd=1.0, seed=4)
+    start = 12 * 1440
+    leak = np.clip(np.arange(len(t)) - start, 0, None) / 1440 * 4.0  # +4 a day: two noise sd a day
+    z = SeasonalRobustZ().process(zeros(len(t)), t, x + leak)
+    g = SeasonalCusum().process(zeros(len(t)), t, x + leak)
+    assert g[3 * 1440:start].max() < 0.8  # normal days
+    hit = start + np.flatnonzero(g[start:] >= 1)[0]
+    assert hit - start < 1440, (hit - start) / 60  # within a day
+    assert z[start:hit + 1].max() < 4  # the z-score has not seen it by then
+
+
+def test_seasonal_cusum_holds_a_departure_then_clears_and_counts_minutes() -> None:
+    hits = {}
+    for step in (1, 5):
+        t, x, local_h = daily_cycle(10, step_min=step, seed=6)
+        on = (t >= t[-1] - 10 * HOUR_NS) & (t < t[-1] - 7 * HOUR_NS)  # +10 = 5 noise sd for 3 hours
+        x = x + 10 * on
+        g = SeasonalCusum().process(zeros(len(t)), t, x)
+        first_on = np.flatnonzero(on)[0]
+        alarm = np.flatnonzero(g >= 1)
+        hits[step] = (t[alarm[0]] - t[first_on]) / MIN
+        assert 10 < hits[step] < 40  # 60 z-minutes at about 4 - 1 per minute: ~20 minutes
+        assert (g[alarm[0]:np.flatnonzero(on)[-1]] >= 1).mean() > 0.95  # held while it lasts: one condition
+        assert g.max() <= 2.0  # capped at 2 h
+        after = t > t[np.flatnonzero(on)[-1]] + 90 * MIN
+        assert g[after].max() < 1  # back below 1 about h / k = 60 minutes after (the baseline lags a little)
+    assert abs(hits[1] - hits[5]) <= 10  # minutes, not readings
 
 
 # --------------------------------------------------------------------------- cusum
