@@ -91,6 +91,24 @@ def test_detections_found_where_the_incidents_are(one_batch: list[dict]) -> None
     assert all(d["kind"] == "change" for d in cus)
 
 
+def test_seasonal_cusum_raises_one_change_for_a_sustained_departure(readings: list[Reading]) -> None:
+    st = StatStage("seasonal_cusum", ["water.flow"])
+    got = run(readings, pipe=DetectorPipeline([st]))
+    assert st.kind == "change" and st.levels == {"blue": 1.0}
+    by_sensor = {}
+    for d in got:
+        by_sensor.setdefault(d["sensors"][0], []).append(d)
+    step = by_sensor.pop("w-d01-000")  # +120 (15 noise sd) for 30 minutes at 03:00 local on the last night
+    assert [d["state"] for d in step] == ["raised", "cleared"], [(d["state"], d["start"]) for d in step]
+    raised, cleared = step
+    # 03:00-03:30 local on the last night = 21:00-21:30 UTC; 60 z-minutes at ~4 - 1 a minute: ~20 minutes in
+    assert "2026-01-07T21:10:00Z" <= raised["start"] < "2026-01-07T21:30:00Z" and raised["kind"] == "change"
+    assert raised["evidence"]["baseline"] < raised["evidence"]["value"] - 60
+    assert cleared["end"] < "2026-01-07T22:30:00Z"  # about h / k = 60 minutes after the step, at most
+    assert cleared["evidence"]["peak_score"] <= 2.0  # the statistic is capped at 2 h
+    assert by_sensor == {}, by_sensor  # the other flows: no sustained departure
+
+
 def test_normal_sensor_is_quiet(one_batch: list[dict]) -> None:
     quiet = [d for d in one_batch if d["sensors"][0] == "w-d01-002" and d["detector"] == "seasonal_robust_z"
              and d["state"] == "raised"]
