@@ -271,6 +271,24 @@ def test_settings_from_env_and_the_webhook_file(tmp_path: Path) -> None:
 # --- the worker -------------------------------------------------------------------------------------
 
 
+def test_notify_migration_matches_its_model_and_leaves_the_queue_schema_alone(nstore) -> None:  # noqa: ANN001
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import text
+
+    from alerts.models import Base
+    from alerts.notify.store import NotifyBase
+
+    def mine(name, type_, parent_names) -> bool:  # noqa: ANN001
+        return type_ != "table" or name in NotifyBase.metadata.tables
+
+    with nstore.engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c, opts={"include_name": mine}), NotifyBase.metadata) == []
+        assert c.execute(text("SELECT version_num FROM alembic_version_notify")).scalar_one() == "n0001"
+    assert "notify_deliveries" not in Base.metadata.tables
+
+
+
 def test_route_sql_and_python_agree(nstore, clock) -> None:  # noqa: ANN001
     kinds = ["alert.raised", "alert.reminder", "incident.created"]
     with nstore.write() as s:
