@@ -186,7 +186,7 @@ body{font-family:"Noto Sans SC","PingFang SC","Microsoft YaHei",system-ui,sans-s
 h1{margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.92em} th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left}
 th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.lv{display:inline-block;padding:0 .5em;border-radius:3px;color:#fff;font-weight:600}
+.lv{display:inline-block;padding:0 .5em;border-radius:3px;color:#fff;font-weight:600;white-space:nowrap}
 .lv-yellow{color:#1f2328} .overdue{color:#b42318;font-weight:600} .muted{color:#656d76}
 dl.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em} dl.summary dt{font-weight:600}
 """
