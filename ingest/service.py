@@ -53,6 +53,7 @@ class Ingest:
         self.pipeline = None
         self.sinks: list = []
         self._checkpoint_at = 0.0
+        self._stop = threading.Event()
         if settings.detectors:
             self._setup_detectors()
 
@@ -91,12 +92,30 @@ class Ingest:
             for d in detections:
                 self.metrics.detections.labels(d.lifeline, d.kind, d.state).inc()
             for sink in self.sinks:
-                try:
-                    sink.emit(detections)
-                except Exception:  # noqa: BLE001 - one sink must not starve the others
-                    log.exception("detection sink %r failed", sink)
+                self._emit(sink, detections)
         if time.monotonic() >= self._checkpoint_at:
             self.save_detector_state()
+
+    def _emit(self, sink, detections: list) -> None:  # noqa: ANN001
+        """Hand detections to a sink, retrying with capped backoff: the batch is not acked until it is taken.
+
+        Sinks are idempotent on a detection's id (the alert intake treats a
+        redelivered detection as a repeat), so retrying is safe.  Gives up only
+        when ingest is stopping; the batch then stays on the broker.
+        """
+        delay = 0.5
+        while True:
+            try:
+                sink.emit(detections)
+                if delay > 0.5:
+                    self.metrics.backpressure.labels("detection_sink").set(0)
+                return
+            except Exception:  # noqa: BLE001 - e.g. the alert database is down
+                log.exception("detection sink %r failed; retrying in %.1f s (acks withheld)", sink, delay)
+                self.metrics.backpressure.labels("detection_sink").set(1)
+                if self._stop.wait(delay):
+                    raise
+                delay = min(delay * 2, 30.0)
 
     def save_detector_state(self) -> None:
         if self.pipeline is not None:
@@ -131,6 +150,7 @@ class Ingest:
         return False
 
     def start(self, stop: threading.Event) -> None:
+        self._stop = stop
         self.metrics.deadletter_pending.set(self.deadletters.pending)
         self._server = self.metrics.serve(self.settings.metrics_addr)
         self.ensure_database(stop)

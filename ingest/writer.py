@@ -79,7 +79,8 @@ class BatchWriter:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.max_pending_points = max(max_pending_points, batch_size)
-        self.hooks: list[BatchHook] = []  # called with the readings of each written batch (detectors)
+        # called with the readings of each written batch, before its ack (detectors -> alert queue)
+        self.hooks: list[BatchHook] = []
         self._queue: deque[Pending] = deque()
         self._points = 0
         self._cond = threading.Condition()
@@ -183,6 +184,15 @@ class BatchWriter:
             return  # stopping while InfluxDB is down: nothing acknowledged, the broker keeps it all
         if letters and not self._store_letters(letters):
             return
+        readings: list[Reading] = [r for p in batch for r in p.readings]
+        # hooks (the detectors and what they feed) run before the ack: a message is acknowledged only once
+        # its detections are handed on; a hook raises only when it gives up (stopping), and then nothing is acked
+        for hook in self.hooks:
+            try:
+                hook(readings)
+            except Exception:  # noqa: BLE001 - the broker keeps the batch; a restart redelivers it
+                log.exception("batch hook %r gave up; %d messages stay unacknowledged", hook, len(batch))
+                return
         self.acker(batch)
         # counters, once per batch
         m = self.metrics
@@ -190,11 +200,9 @@ class BatchWriter:
         by_lifeline: dict[str, int] = {}
         reasons: dict[str, int] = {}
         newest_lag = None
-        readings: list[Reading] = []
         for p in batch:
             for r in p.readings:
                 by_lifeline[r.lifeline] = by_lifeline.get(r.lifeline, 0) + 1
-            readings.extend(p.readings)
             if p.readings:
                 newest_lag = (p.arrival_ns - p.readings[-1].ts_ns) / 1e9
             for rj in p.rejects:
@@ -212,11 +220,6 @@ class BatchWriter:
             m.lag.set(newest_lag)
         m.batch_points.observe(len(lines))
         m.batch_seconds.observe(time.perf_counter() - t0)
-        for hook in self.hooks:
-            try:
-                hook(readings)
-            except Exception:  # noqa: BLE001 - a hook must never stop ingest
-                log.exception("batch hook %r failed", hook)
 
     def _write_all(self, lines: list[str], owners: list[tuple[Pending, int]], letters: list[Letter]) -> bool:
         """Write lines; bisect 4xx down to single points.  False only when stopping during an outage."""

@@ -58,3 +58,35 @@ def test_outage_reaches_the_power_units_queue_only(settings, influx):
             items = r["items"] if isinstance(r, dict) else r
             assert all(a["unit"] == water_unit for a in items)
             assert client.get(f"/api/alerts/{outage['id']}", headers=other).status_code in (403, 404)
+
+
+def test_a_failing_detection_sink_is_retried_until_it_takes_the_detections(settings, influx):
+    """A sink that fails (e.g. the alert database is down) is retried with backoff; its detections arrive once it recovers."""
+    from ingest.service import Ingest
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.failures = 3
+            self.got: list = []
+
+        def emit(self, detections):  # noqa: ANN001
+            if self.failures:
+                self.failures -= 1
+                raise RuntimeError("alert database down")
+            self.got.extend(detections)
+
+    city = load_city()
+    feeder = [s.id for s in city.sensors.values() if s.asset == "fdr-d03-1"]
+    inc = make_incident("power.outage", "fdr-d03-1", T0 + 10 * 60 * NS, 20 * 60)
+    readings = Simulation(city, seed=4, start_ns=T0, incidents=[inc], sensors=feeder).readings_between(T0, T0 + 40 * 60 * NS)
+    s = settings.replace(batch_size=100000, flush_interval=0.5, alert_intake=False)
+    flaky = Flaky()
+    with RunningIngest(s) as ing:
+        assert isinstance(ing.ingest, Ingest)
+        ing.ingest.add_sink(flaky)
+        publish_raw(s.mqtt_host, s.mqtt_port,
+                    ((reading_topic(s.topic_prefix, r.lifeline, r.district, r.sensor_id), orjson.dumps(reading_to_json(r)))
+                     for r in readings))
+        assert wait_for(lambda: any(d.kind == "feeder_outage" for d in flaky.got), timeout=30)
+        assert flaky.failures == 0
+        assert ing.ingest.writer.pending_messages == 0
