@@ -1,0 +1,1 @@
+"""Alembic migrations (a package so that a regular, non-editable install ships them)."""
