@@ -135,6 +135,46 @@ def _report(p: argparse.ArgumentParser) -> None:
     sh.set_defaults(_target="alerts.report:cli")
 
 
+def _record(p: argparse.ArgumentParser) -> None:
+    # arguments as in ingest.record.add_arguments (copied: importing it would slow down every command)
+    p.add_argument("--from", dest="t_from", required=True, metavar="T", help="window start: RFC 3339, 'now' or -DURATION (e.g. -7d)")
+    p.add_argument("--to", dest="t_to", default="now", metavar="T", help="window end, exclusive (default now)")
+    p.add_argument("--lifeline", action="append", choices=["water", "power", "gas", "bridge", "air"], help="only this lifeline (repeatable)")
+    p.add_argument("--district", action="append", default=[], help="only this district (repeatable)")
+    p.add_argument("--sensor", action="append", default=[], help="only this sensor id (repeatable)")
+    p.add_argument("--chunk", default="1h", help="event time read per query (default 1h)")
+    p.add_argument("-o", "--out", required=True, help="the Parquet file to write (schema: docs/recording.md)")
+
+
+def _replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recording", help="a recording: Parquet from 'lifewatch record', NAB/SKAB/mapped CSV, line protocol")
+    p.add_argument("--speed", default="60", help="recorded seconds per wall second, or 'max' (default 60)")
+    p.add_argument("--shift-to-now", action="store_true", help="shift all timestamps so the last reading lands at the wall clock")
+    p.add_argument("--loop", action="store_true", help="repeat, each repetition shifted by the recording's period")
+    p.add_argument("--batch", type=int, default=0, help="gateway batch payloads of up to N readings (0 = one per message)")
+    p.add_argument("--mapping", help="column mapping (YAML/JSON) for CSV recordings, or NAB/SKAB overrides")
+    p.add_argument("--wall-duration", type=float, help="stop after this many wall seconds")
+
+
+def _backtest(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recording", help="a recording (Parquet from 'lifewatch record', NAB/SKAB/mapped CSV, line protocol)")
+    p.add_argument("--config", help="detector config file (YAML overrides; default LIFEWATCH_DETECTOR_CONFIG)")
+    p.add_argument("--labels", help="ground truth: the simulator's labels file or NAB's windows JSON")
+    p.add_argument("--report", help="write a self-contained HTML report here")
+    p.add_argument("--out", help="write the detections here as JSON Lines (default: stdout)")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=V1,V2,...",
+                   help="sweep a config value, e.g. rules.water_burst.k_flow=4,6,8 (repeatable: all combinations)")
+    p.add_argument("--mapping", help="column mapping (YAML/JSON) for CSV recordings, or NAB/SKAB overrides")
+    p.add_argument("--pipeline", choices=["auto", "city", "series"], default="auto",
+                   help="city: the pipeline ingest runs; series: surprise_ensemble per series; auto: city if the "
+                        "recording's sensors are in the city model (default)")
+    p.add_argument("--grace", help="a detection may start this long after a label ends (default 12h for simulator "
+                                   "labels, 0 for NAB windows and recording labels)")
+    p.add_argument("--max-plots", type=int, default=60, help="sensors plotted in the report (default 60)")
+    p.add_argument("--batch-rows", type=int, default=1_000_000, help="rows per frame (default 1,000,000)")
+    p.add_argument("--json", action="store_true", help="summary as JSON (on stdout with --out or a sweep)")
+
+
 def _settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
@@ -148,6 +188,9 @@ COMMANDS: dict[str, tuple[str, str, Builder]] = {
     "demo": ("lifewatch.demo:cli", "services + simulated city + ingest, in the foreground", _demo),
     "eval": ("", "evaluate detectors: NAB corpus, NAB scoring, simulated incident library", _eval),
     "detectors": ("", "train learned detectors; list the detector pipeline", _detectors),
+    "record": ("ingest.record:cli", "export readings from InfluxDB to a Parquet recording", _record),
+    "replay": ("simulators.replay:cli", "publish a recording to MQTT (QoS 1), keeping order and relative timing", _replay),
+    "backtest": ("detectors.backtest.cli:cli", "run the detectors offline over a recording: detections, metrics, HTML report, sweeps", _backtest),
     "api": ("alerts.serve:cli", "the alert queue's HTTP API and crew console (with the escalation tick)", _api),
     "users": ("alerts.users_cli:cli", "manage API users and tokens (only hashes are stored)", _users),
     "notify": ("alerts.notify.worker:cli", "deliver alert notifications from the outbox (MQTT, webhooks, InfluxDB)", _notify),
