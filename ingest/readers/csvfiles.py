@@ -266,6 +266,12 @@ def read_mapped(path: Path, text: str, mapping: Mapping[str, Any]) -> Columns:
     row_lifeline = _source(path, t, mapping.get("lifeline"), "lifeline", None)
     row_sensor = _source(path, t, mapping.get("sensor_id"), "sensor_id", None)
     district = _source(path, t, mapping.get("district"), "district", "unknown")
+
+    def const(spec: Any) -> str | None:
+        return str(spec["value"]) if isinstance(spec, Mapping) and "value" in spec else None
+
+    row_lkey = ("v", const(mapping.get("lifeline"))) if const(mapping.get("lifeline")) is not None else ("row",)
+    row_skey = ("v", const(mapping.get("sensor_id"))) if const(mapping.get("sensor_id")) is not None else ("row",)
     groups: dict[tuple, _Group] = {}
     for col, spec in metrics.items():
         col = str(col)
@@ -279,13 +285,13 @@ def read_mapped(path: Path, text: str, mapping: Mapping[str, Any]) -> Columns:
         if spec.get("lifeline"):
             lif, lkey = np.full(len(t), str(spec["lifeline"]), dtype=object), ("v", str(spec["lifeline"]))
         elif row_lifeline is not None:
-            lif, lkey = row_lifeline, ("row",)
+            lif, lkey = row_lifeline, row_lkey
         else:
             raise RecordingError(path, None, col, "mapping: no lifeline for this metric (set lifeline: or write lifeline.metric)")
         if spec.get("sensor_id"):
             sen, skey = np.full(len(t), str(spec["sensor_id"]), dtype=object), ("v", str(spec["sensor_id"]))
         elif row_sensor is not None:
-            sen, skey = row_sensor, ("row",)
+            sen, skey = row_sensor, row_skey
         else:
             raise RecordingError(path, None, col, "mapping: no sensor_id for this metric (set sensor_id:)")
         g = groups.setdefault((lkey, skey), _Group(lif, sen, [], []))

@@ -156,10 +156,10 @@ def parse_line(line: str) -> tuple[str, dict[str, str], list[tuple[str, str, Any
     while True:
         fk0 = i
         eq = _scan_token(line, i, "=, ")
-        if eq >= n or line[eq] != "=":
-            raise _Bad(fk0 + 1, f"field {line[fk0:eq][:40]!r} has no '='")
         if eq == fk0:
             raise _Bad(fk0 + 1, "missing field key")
+        if eq >= n or line[eq] != "=":
+            raise _Bad(fk0 + 1, f"field {line[fk0:eq][:40]!r} has no '='")
         fkey = _unescape_tag(line[fk0:eq])
         v0 = eq + 1
         if v0 < n and line[v0] == '"':
