@@ -11,7 +11,7 @@ per query, one InfluxQL statement per lifeline, ``GROUP BY "district",
 stderr shows how far it got.  Every identifier and literal in the queries
 goes through :func:`~lifewatch.lineprotocol.quote_ident` /
 :func:`~lifewatch.lineprotocol.quote_literal`.  ``--from`` / ``--to`` take
-RFC 3339 times, ``now``, or a duration before now (``-7d``, ``-2h``).
+RFC 3339 times, ``now``, or a duration before now (``--from=-7d``: with ``=``, or argparse reads ``-7d`` as an option).
 
 The file (written to ``<out>.part`` and renamed when complete) is the
 Lifewatch recording of :mod:`ingest.readers.parquet`: long format, one row per
@@ -215,7 +215,7 @@ def _version() -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """``--from``, ``--to``, ``--lifeline`` (repeatable), ``--district`` (repeatable), ``--sensor`` (repeatable),
     ``--chunk``, ``-o/--out``."""
-    p.add_argument("--from", dest="t_from", required=True, metavar="T", help="window start: RFC 3339, 'now' or -DURATION (e.g. -7d)")
+    p.add_argument("--from", dest="t_from", required=True, metavar="T", help="window start: RFC 3339, 'now' or -DURATION before now (write --from=-7d)")
     p.add_argument("--to", dest="t_to", default="now", metavar="T", help="window end, exclusive (default now)")
     p.add_argument("--lifeline", action="append", choices=list(LIFELINE_IDS), help="only this lifeline (repeatable)")
     p.add_argument("--district", action="append", default=[], help="only this district (repeatable)")
