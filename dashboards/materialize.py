@@ -213,6 +213,7 @@ class Materializer:
         self._prev_nonok: dict[str, int] | None = None  # sensor id -> state_code, from the previous run
         self._prev_open: dict[str, dict[str, str]] | None = None  # alert id -> tags
         self._kpi_written: set[tuple[str, str]] = set()
+        self._schema_ok = False
 
     # ------------------------------------------------------------------ schema and metadata
 
@@ -228,6 +229,7 @@ class Materializer:
                 f"CREATE RETENTION POLICY {quote_ident(rp)} ON {quote_ident(self.client.db)} DURATION {duration} REPLICATION 1{shard}",
                 method="POST",
             )
+        self._schema_ok = True
 
     def metadata_lines(self) -> list[str]:
         return [
@@ -313,6 +315,8 @@ class Materializer:
         t_start = time.monotonic()
         now_ns = time.time_ns() if now_ns is None else int(now_ns)
         now_ns -= now_ns % NS  # whole seconds: every point of a run has the same timestamp
+        if not self._schema_ok:
+            self.ensure_schema()
         if self._prev_nonok is None or self._prev_open is None:
             self._load_previous(now_ns)
         seen = self.last_seen(now_ns)
