@@ -98,7 +98,7 @@ def svg_panel(t: np.ndarray, x: np.ndarray, t0: int, t1: int, *, title: str, det
                          f'fill-opacity="0.09"><title>{_esc(lb.name)} {format_ts(lb.start_ns)} .. {format_ts(lb.end_ns)}</title></rect>')
     for name, v in (thresholds or {}).items():
         if np.isfinite(v) and ymin <= v <= ymax:
-            c = LEVEL_COLOURS.get(name, "#888")
+            c = LEVEL_COLOURS.get(name.split("_")[0], "#888")
             parts.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" stroke="{c}" '
                          f'stroke-dasharray="5,3"><title>{_esc(name)} {v:g}</title></line>')
     if len(cols):
