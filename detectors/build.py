@@ -18,10 +18,10 @@ exist).  A config file (``LIFEWATCH_DETECTOR_CONFIG`` or ``--config``) can
 override anything::
 
     thresholds: {water.end_pressure_low: {levels: {yellow: 0.15}}}
-    stats: {seasonal_robust_z: {levels: {blue: 5}}}     # per scorer: params, levels, min_points...
+    stats: {seasonal_robust_z: {levels: {blue: 5}}}     # per scorer, or per stage name (water.seasonal_robust_z)
     rules: {water_burst: {k_flow: 5}}                    # per rule: parameters
     health: {stuck: {window: 12}}                        # per check: parameters
-    disable: [spike, rate_of_change]                     # drop detectors by name
+    disable: [spike, rate_of_change]                     # drop detectors by name (scorer or stage name)
     learned: false
 
 Stage order: timing health (offline, clock skew) first, then thresholds,
@@ -90,18 +90,17 @@ def build_pipeline(
     disabled = set(cfg.get("disable") or [])
     health_cls, rule_cls = _health_classes(), _rule_classes()
 
-    stat_metrics: dict[str, list[str]] = {}
-    stat_params: dict[str, dict[str, Any]] = {}
+    stat_specs: list[tuple[str, str, list[str], dict[str, Any]]] = []  # (stage name, scorer, metrics, kwargs)
     health_names: list[str] = []
     rules: dict[str, dict[str, Any]] = {}
     for lid in LIFELINE_IDS:
         spec = lifelines[lid].raw.get("detectors") or {}
         for s in spec.get("stats") or []:
-            name = s["scorer"]
-            stat_metrics.setdefault(name, []).extend(f"{lid}.{m}" for m in s["metrics"])
-            for key in ("params", "levels", "min_points", "clear_points", "kind"):
-                if key in s:
-                    stat_params.setdefault(name, {})[key] = s[key]
+            scorer = s["scorer"]
+            # one stage per entry: a lifeline's parameters never leak into another's
+            name = s.get("name") or f"{lid}.{scorer}"
+            kw = {k: s[k] for k in ("params", "levels", "min_points", "clear_points", "kind") if k in s}
+            stat_specs.append((name, scorer, [f"{lid}.{m}" for m in s["metrics"]], kw))
         for h in spec.get("health") or []:
             if h not in health_cls:
                 raise DetectorConfigError(f"{lid}.yaml: unknown health check {h!r}; known: {sorted(health_cls)}")
@@ -124,11 +123,12 @@ def build_pipeline(
         stages.append(th)
 
     scfg = cfg.get("stats") or {}
-    for name, metrics in stat_metrics.items():
-        if name in disabled:
+    for name, scorer, metrics, kw in stat_specs:
+        if name in disabled or scorer in disabled:
             continue
-        kw = {**stat_params.get(name, {}), **(scfg.get(name) or {})}
-        stages.append(StatStage(name, metrics, **kw))
+        # config overrides by scorer (all its stages) then by stage name (one of them)
+        merged = {**kw, **(scfg.get(scorer) or {}), **(scfg.get(name) or {})}
+        stages.append(StatStage(scorer, metrics, name=name, **merged))
 
     stages += [health_cls[h](**(hcfg.get(h) or {})) for h in other_health if h not in disabled]
     rcfg = cfg.get("rules") or {}
