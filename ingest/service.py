@@ -9,6 +9,7 @@ The message path (one typed message per hop)::
 from __future__ import annotations
 
 import logging
+import pickle
 import signal
 import threading
 import time
@@ -71,8 +72,18 @@ class Ingest:
         city = load_city(self.settings.city_file or None)
         self.pipeline = build_from_settings(self.settings, city)
         if self.detector_state_path.exists():
-            self.pipeline.load(self.detector_state_path)
-            log.info("detector state restored from %s", self.detector_state_path)
+            try:
+                self.pipeline.load(self.detector_state_path)
+                log.info("detector state restored from %s", self.detector_state_path)
+            except (ValueError, KeyError, OSError, pickle.UnpicklingError) as exc:
+                # a checkpoint from another version of the detectors: keep it aside and learn afresh
+                aside = self.detector_state_path.with_suffix(f".incompatible-{time.strftime('%Y%m%dT%H%M%S')}.npz")
+                self.detector_state_path.replace(aside)
+                from detectors.build import build_from_settings as rebuild
+
+                self.pipeline = rebuild(self.settings, city)
+                log.warning("detector state in %s does not fit these detectors (%s); kept as %s, learning afresh",
+                            self.detector_state_path, exc, aside.name)
         self.sinks.append(MqttDetectionPublisher(self.consumer.client, self.settings.topic_prefix))
         if self.settings.alert_intake:
             from alerts.intake import open_intake

@@ -63,3 +63,19 @@ def test_outage_published_live_raises_the_same_detections_as_offline(settings, i
     offline = build_pipeline(city, {}).process(readings)
     key = lambda d: (d["kind"], d["state"], tuple(d["sensors"]), d["start_ns"], d["ts_ns"])  # noqa: E731
     assert sorted(key(d) for d in got) == sorted(key(d.to_json()) for d in offline)
+
+
+def test_an_incompatible_detector_checkpoint_is_kept_aside_not_fatal(settings):
+    """A checkpoint from other detectors must not stop ingest: it is moved aside and the detectors learn afresh."""
+    from ingest.service import Ingest
+
+    path = settings.state_dir / "detectors" / "state.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a numpy archive")
+    ing = Ingest(settings)
+    try:
+        assert ing.pipeline is not None and not path.exists()
+        assert len(list(path.parent.glob("state.incompatible-*.npz"))) == 1
+    finally:
+        ing.deadletters.close()
+        ing.influx.close()
