@@ -117,6 +117,7 @@ def run(days: float = 7.0, progress: bool = True) -> dict[str, Any]:
     city = load_city()
     out: dict[str, Any] = {"recording": str(path), "days": days}
 
+    read_columns(path)  # the file in the page cache, as it is for the suites below
     t = time.perf_counter()
     cols = read_columns(path).ordered()
     read_s = time.perf_counter() - t
@@ -153,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench backtest suite=read readings={doc['baseline']['readings']} readings_per_s={base} baseline={base}", flush=True)
     for name in ("stats", "default"):
         r = doc[name]
+        pipe_rate = round(r["readings"] / r["pipeline_seconds"])
         print(f"bench backtest suite={name} readings={r['readings']} readings_per_s={r['readings_per_s']} baseline={base} "
-              f"ratio={r['readings_per_s'] / base:.3f} seconds={r['seconds']} detections={r['detections']}", flush=True)
+              f"ratio={r['readings_per_s'] / base:.3f} pipeline_only_readings_per_s={pipe_rate} seconds={r['seconds']} "
+              f"detections={r['detections']}", flush=True)
     return 0
 
 

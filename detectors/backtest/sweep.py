@@ -4,11 +4,19 @@ The path walks into the config dict that :func:`detectors.build.build_pipeline`
 takes (``thresholds``, ``stats``, ``rules``, ``health``, ``disable``,
 ``learned``), creating the dicts on the way; each value is read as YAML
 (``4`` is a number, ``true`` a boolean, ``[a, b]`` a list).  Several
-``--set`` options sweep their Cartesian product.
+``--set`` options sweep their Cartesian product.  Keys that contain a dot
+(a stats stage ``water.seasonal_robust_z``, a threshold
+``water.end_pressure_low``) are written as they are: under ``stats`` and
+``thresholds`` a lifeline name joins the next part; any other part can be
+double-quoted (``rules."my.rule".k=1``).
 
 >>> path, values = parse_set("rules.water_burst.k_flow=4,6,8")
 >>> path, values
 (['rules', 'water_burst', 'k_flow'], [4, 6, 8])
+>>> parse_set("stats.water.seasonal_robust_z.levels.blue=4,5")[0]
+['stats', 'water.seasonal_robust_z', 'levels', 'blue']
+>>> parse_set('health."odd.name".window=3')[0]
+['health', 'odd.name', 'window']
 >>> [apply_set({"rules": {"water_leak": {"gamma": 0.3}}}, {"rules.water_burst.k_flow": v}) for v in values[:1]]
 [{'rules': {'water_leak': {'gamma': 0.3}, 'water_burst': {'k_flow': 4}}}]
 >>> [c["set"] for c in combinations(["stats.seasonal_robust_z.levels.blue=4,5", "disable=[spike],[]"])]
@@ -23,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
+
+from lifewatch.lifelines import LIFELINE_IDS
 
 SECTIONS = ("thresholds", "stats", "rules", "health", "disable", "learned")
 MAX_RUNS = 200
@@ -56,10 +66,26 @@ def _split_values(text: str) -> list[str]:
     return [v.strip() for v in out]
 
 
+def _split_path(key: str) -> list[str]:
+    parts, cur, quoted = [], [], False
+    for ch in key:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    if len(parts) > 2 and parts[0] in ("stats", "thresholds") and parts[1] in LIFELINE_IDS:
+        parts = [parts[0], f"{parts[1]}.{parts[2]}", *parts[3:]]
+    return parts
+
+
 def parse_set(spec: str) -> tuple[list[str], list[Any]]:
     """``"a.b.c=1,2"`` -> (["a", "b", "c"], [1, 2])."""
     key, sep, raw = spec.partition("=")
-    path = [p for p in key.strip().split(".")]
+    path = _split_path(key.strip())
     if not sep or not key.strip() or any(not p for p in path) or not raw.strip():
         raise SweepError(f"--set {spec!r}: expected section.detector.param=v1,v2,... e.g. rules.water_burst.k_flow=4,6,8")
     if path[0] not in SECTIONS:
@@ -77,7 +103,7 @@ def apply_set(config: Mapping[str, Any], assignments: Mapping[str, Any]) -> dict
     """A deep copy of ``config`` with each dotted path set to its value."""
     cfg = copy.deepcopy(dict(config))
     for dotted, value in assignments.items():
-        path = dotted.split(".")
+        path = _split_path(dotted)
         node = cfg
         for p in path[:-1]:
             nxt = node.get(p)
@@ -93,7 +119,7 @@ def apply_set(config: Mapping[str, Any], assignments: Mapping[str, Any]) -> dict
 def combinations(specs: Sequence[str]) -> list[dict[str, Any]]:
     """Every combination of the ``--set`` values: ``[{"set": {dotted: value, ...}}, ...]``."""
     parsed = [parse_set(s) for s in specs]
-    keys = [".".join(p) for p, _ in parsed]
+    keys = [".".join(f'"{x}"' if "." in x else x for x in p) for p, _ in parsed]
     if len(set(keys)) != len(keys):
         raise SweepError("--set names the same path twice")
     runs = [{"set": dict(zip(keys, combo, strict=True))} for combo in itertools.product(*(v for _, v in parsed))]
