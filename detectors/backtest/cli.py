@@ -84,8 +84,10 @@ def backtest_once(cols: Any, pipe: DetectorPipeline, labels: list[Label], *, ass
         k = f"{d.detector}:{d.kind}"
         by_kind[k] = by_kind.get(k, 0) + 1
     span = int(cols.ts_ns.max() - cols.ts_ns.min()) if len(cols) else 0
+    sensor_days = count_sensors(cols) * span / (86400 * NS)
     doc: dict[str, Any] = {"readings": res.readings, "rows": res.rows, "detections": len(res.detections),
                            "raised": len(raised), "seconds": round(res.seconds, 3),
+                           "raised_per_sensor_day": round(len(raised) / sensor_days, 4) if sensor_days > 0 else None,
                            "readings_per_s": round(res.readings_per_s) if res.seconds > 0 else None,
                            "by_kind": dict(sorted(by_kind.items(), key=lambda kv: -kv[1]))}
     if labels:
@@ -226,6 +228,7 @@ def cli(args: argparse.Namespace, settings: Any) -> int:  # noqa: C901 - one lin
             results.append({"set": run["set"], "detections": doc["detections"], "raised": doc["raised"],
                             "precision": m.get("precision"), "recall": m.get("recall"), "f1": m.get("f1"),
                             "false_alarms_per_sensor_day": m.get("false_alarms_per_sensor_day"),
+                            "raised_per_sensor_day": doc["raised_per_sensor_day"],
                             "nab_standard": (doc.get("nab") or {}).get("standard"), "seconds": doc["seconds"],
                             "summary": doc})
     finally:

@@ -198,7 +198,7 @@ def render(cols: Any, detections: Sequence[Detection], labels: Sequence[Label], 
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(title)}</title><style>{CSS}</style></head><body>",
            f"<h1>{_esc(title)}</h1>", f"<p class='meta'>{_esc(summary.get('recording', ''))}: {format_ts(t0)} .. {format_ts(t1)}</p>"]
     out.append("<table>")
-    for k in ("readings", "sensors", "pipeline", "detections", "raised", "seconds", "readings_per_s"):
+    for k in ("readings", "sensors", "pipeline", "detections", "raised", "raised_per_sensor_day", "seconds", "readings_per_s"):
         if k in summary:
             out.append(f"<tr><th class='l'>{_esc(k)}</th><td>{_esc(_fmt(summary[k]))}</td></tr>")
     m = summary.get("metrics")
@@ -254,7 +254,7 @@ def sweep_table_html(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return ""
     keys = list(rows[0]["set"].keys())
-    cols = ["raised", "precision", "recall", "f1", "false_alarms_per_sensor_day", "nab_standard"]
+    cols = ["raised", "precision", "recall", "f1", "false_alarms_per_sensor_day", "raised_per_sensor_day", "nab_standard"]
     head = "".join(f"<th class='l'>{_esc(k)}</th>" for k in keys) + "".join(f"<th>{_esc(c)}</th>" for c in cols)
     body = []
     for r in rows:

@@ -134,14 +134,14 @@ def table(rows: Sequence[Mapping[str, Any]]) -> str:
         return ""
     keys = list(rows[0]["set"].keys())
     cols = [("raised", "detections"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
-            ("false_alarms_per_sensor_day", "false/sensor-day")]
+            ("false_alarms_per_sensor_day", "false/sensor-day"), ("raised_per_sensor_day", "raised/sensor-day")]
     if any(r.get("nab_standard") is not None for r in rows):
         cols.append(("nab_standard", "NAB"))
 
     def fmt(v: Any) -> str:
         if v is None:
             return "-"
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     head = keys + [c[1] for c in cols]
     body = [[fmt(r["set"][k]) for k in keys] + [fmt(r.get(c[0])) for c in cols] for r in rows]
