@@ -177,6 +177,9 @@ def cli(args: argparse.Namespace, settings: Any) -> int:  # noqa: C901 - one lin
     except RecordingError as exc:
         print(f"backtest: {exc}", file=err)
         return 2
+    if not len(cols):
+        print(f"backtest: {args.recording} holds no readings", file=err)
+        return 2
     try:
         city = load_city(getattr(settings, "city_file", "") or None)
         config = load_config(args.config or getattr(settings, "detector_config", "") or None)

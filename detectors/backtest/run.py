@@ -72,6 +72,49 @@ def recorded_metrics(cols: Any) -> list[str]:
     return out
 
 
+def null_sentinels(cols: Any, lifelines: Mapping[str, Any] | None = None) -> Any:
+    """The columns with every missing-value sentinel of the lifeline descriptions (e.g. -9999) set to null.
+
+    Ingest turns those values into nulls when it parses a message
+    (:func:`lifewatch.model.parse_message`), so the backtest must too: a
+    recording from InfluxDB has none left, a CSV file may.  Returns ``cols``
+    itself when nothing changes.
+    """
+    from lifewatch.lifelines import load_lifelines
+
+    lifelines = lifelines or load_lifelines()
+    nm = max(1, len(cols.metric.categories))
+    lut = np.full(max(1, len(cols.lifeline.categories)) * nm, -1, dtype=np.int64)
+    sets: list[np.ndarray] = []
+    for lc, lid in enumerate(cols.lifeline.categories):
+        ll = lifelines.get(lid)
+        if ll is None:
+            continue
+        for mc, m in enumerate(cols.metric.categories):
+            spec = ll.metrics.get(m)
+            if spec is not None and spec.sentinel_numbers:
+                lut[lc * nm + mc] = len(sets)
+                sets.append(np.array(sorted(spec.sentinel_numbers), dtype=np.float64))
+    if not sets:
+        return cols
+    ok = cols.metric.codes >= 0
+    which = np.full(len(cols.value), -1, dtype=np.int64)
+    which[ok] = lut[cols.lifeline.codes[ok].astype(np.int64) * nm + cols.metric.codes[ok]]
+    value = None
+    for k, sent in enumerate(sets):
+        rows = np.flatnonzero(which == k)
+        hit = rows[np.isin(cols.value[rows], sent)]
+        if hit.size:
+            if value is None:
+                value = cols.value.copy()
+            value[hit] = np.nan
+    if value is None:
+        return cols
+    import dataclasses
+
+    return dataclasses.replace(cols, value=value)
+
+
 def process_frame(pipe: DetectorPipeline, frame: Frame) -> list[Detection]:
     """What :meth:`DetectorPipeline.process` does once it has its frame."""
     out: list[Detection] = []
@@ -111,15 +154,17 @@ def batch_bounds(reading_start: np.ndarray, batch_rows: int) -> list[tuple[int, 
 
 
 def run_pipeline(pipe: DetectorPipeline, cols: Any, *, batch_rows: int = BATCH_ROWS, finish: bool = False,
-                 progress: Callable[[int, int, int], None] | None = None, timings: bool = False) -> RunResult:
+                 progress: Callable[[int, int, int], None] | None = None, timings: bool = False,
+                 sentinels: bool = True) -> RunResult:
     """Every reading of ``cols`` (an ``ingest.readers.Columns``, put in event-time order here) through ``pipe``.
 
     ``progress(rows_done, rows_total, detections)`` is called after each
     batch; ``finish`` also collects :meth:`DetectorPipeline.finish`;
-    ``timings`` adds the seconds spent in each stage.
+    ``timings`` adds the seconds spent in each stage; ``sentinels`` nulls the
+    lifelines' missing-value sentinels first, as ingest does (:func:`null_sentinels`).
     """
-    cols = cols.ordered()
     wall = time.perf_counter()
+    cols = null_sentinels(cols.ordered()) if sentinels else cols.ordered()
     start_mask = reading_starts_mask(cols.reading)
     fb = FrameBuilder(pipe.registry, sensor=cols.sensor_id, lifeline=cols.lifeline, district=cols.district,
                       metric=cols.metric)

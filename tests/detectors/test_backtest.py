@@ -110,6 +110,19 @@ def test_run_pipeline_equals_process_in_any_batches(incident_readings) -> None: 
         assert res.readings == len(readings)
 
 
+def test_sentinels_become_nulls_as_in_ingest() -> None:
+    from detectors.backtest.run import null_sentinels
+
+    rs = [Reading("water", "d", "w", 1, {"flow": -9999.0, "pressure": 0.3}), Reading("air", "d", "a", 1, {"pm25": -200.0}),
+          Reading("gas", "d", "g", 1, {"made_up": -9999.0})]
+    cols = Columns.from_readings(rs)
+    out = null_sentinels(cols)
+    assert np.isnan(out.value).tolist() == [True, False, True, False]  # water.flow and air.pm25 sentinels only
+    assert cols.value[0] == -9999.0  # the input is not modified
+    clean = Columns.from_readings([Reading("water", "d", "w", 1, {"flow": 1.0})])
+    assert null_sentinels(clean) is clean
+
+
 # ---------------------------------------------------------------- labels and metrics
 
 
