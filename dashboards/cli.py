@@ -11,8 +11,8 @@ imports nothing heavy at import time, so ``lifewatch --help`` stays fast.
   (default DIR ``dashboards/json``, the checked-in folder when run from the repository root);
 * ``push --url URL [--token TOKEN] [--city FILE] [--api-url URL] [--aqi-rules R] [--timeout S]``: create or update them
   in a running Grafana (token: ``--token`` or the ``GRAFANA_TOKEN`` environment variable);
-* ``materialize [--interval 60s] [--once]``: the derived-state writer the overview reads
-  (:mod:`dashboards.materialize`), until SIGTERM/SIGINT;
+* ``materialize [--interval 60s] [--once | --check]``: the derived-state writer the overview reads
+  (:mod:`dashboards.materialize`), until SIGTERM/SIGINT; ``--check`` is the container health check;
 * ``seed-metadata``: write the sensors' coordinates (``lifewatch_meta.sensors``) and exit.
 
 The city is ``--city``, else ``LIFEWATCH_CITY_FILE``, else the bundled demo city.
@@ -44,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m = sub.add_parser("materialize", help="write the derived state the dashboards read (sensor state, open alerts, KPIs)")
     m.add_argument("--interval", default="60s", help="seconds between runs (default 60s, at most 150s)")
     m.add_argument("--once", action="store_true", help="one run, then exit")
+    m.add_argument("--check", action="store_true",
+                   help="health check: exit 0 if the derived state was written in the last 5 minutes, else 1")
     m.add_argument("--city", help="city file (default LIFEWATCH_CITY_FILE, else the bundled demo city)")
     s = sub.add_parser("seed-metadata", help="write the sensors' coordinates for the maps and exit")
     s.add_argument("--city", help="city file (default LIFEWATCH_CITY_FILE, else the bundled demo city)")
@@ -128,6 +130,8 @@ def _materialize(args: argparse.Namespace, settings, city) -> int:  # noqa: ANN0
         print(f"lifewatch dashboards materialize: {exc}", file=sys.stderr)
         return 2
     with InfluxClient.from_settings(settings) as client:
+        if getattr(args, "check", False):
+            return _check(client)
         m = Materializer(client, city, config)
         if args.once:
             try:
@@ -148,6 +152,21 @@ def _materialize(args: argparse.Namespace, settings, city) -> int:  # noqa: ANN0
                 logging.getLogger("lifewatch.dashboards").warning("InfluxDB not ready (%s); retrying in 10 s", exc)
                 stop.wait(10.0)
     return 0
+
+
+def _check(client) -> int:  # noqa: ANN001
+    from dashboards import queries as Q
+    from dashboards.materialize import LIFELINE_STATUS
+    from lifewatch.influx import InfluxError
+
+    try:
+        series = client.query(f"SELECT count(\"run_s\") FROM {Q.state(LIFELINE_STATUS)} WHERE {Q.RECENT} AND \"lifeline\" = 'all'")
+    except InfluxError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    runs = series[0].values[0][1] if series and series[0].values else 0
+    print(f"{runs} derived-state runs in the last 5 minutes")
+    return 0 if runs else 1
 
 
 def _seed(settings, city) -> int:  # noqa: ANN001

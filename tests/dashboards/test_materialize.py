@@ -158,3 +158,19 @@ def test_alert_sensors_prefers_the_named_sensors() -> None:
     assert alert_sensors({"sensors": "w-d01-002,nope", "key": "water:dma-d01-1:water_burst"}, CITY) == ["w-d01-002"]
     assert alert_sensors({"key": "power:p-d01-005,p-d01-006:sag"}, CITY) == ["p-d01-005", "p-d01-006"]
     assert alert_sensors({"key": "garbage"}, CITY) == []
+
+
+def test_cli_materialize_once_check_and_seed(settings, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    import argparse
+
+    from dashboards.cli import add_arguments, cli
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert cli(p.parse_args(["materialize", "--check"]), settings) == 1  # nothing written yet: unhealthy
+    assert cli(p.parse_args(["seed-metadata"]), settings) == 0
+    assert f"{len(CITY.sensors)} sensors" in capsys.readouterr().out
+    assert cli(p.parse_args(["materialize", "--once"]), settings) == 0
+    assert f"{len(CITY.sensors)} sensors: 0 ok" in capsys.readouterr().out  # an empty database: every sensor offline
+    assert cli(p.parse_args(["materialize", "--check"]), settings) == 0
+    assert cli(p.parse_args(["materialize", "--interval", "10m"]), settings) == 2
