@@ -42,7 +42,11 @@ def alert_table_overrides() -> list[dict[str, Any]]:
          "properties": [{"id": "unit", "value": "dateTimeAsIso"}, {"id": "displayName", "value": "first seen"}]},
         {"matcher": {"id": "byName", "options": "age_s"}, "properties": [{"id": "unit", "value": "dtdurations"},
                                                                         {"id": "displayName", "value": "age"}]},
-        {"matcher": {"id": "byRegexp", "options": "level_n|Time"}, "properties": [{"id": "custom.hidden", "value": True}]},
+        {"matcher": {"id": "byName", "options": "level_n"},
+         "properties": [{"id": "displayName", "value": "priority"}, {"id": "custom.width", "value": 80},
+                        {"id": "mappings", "value": [{"type": "value", "options": {str(int(lv)): {"index": int(lv), "text": lv.roman}
+                                                                                   for lv in Level}}]}]},
+        {"matcher": {"id": "byName", "options": "Time"}, "properties": [{"id": "custom.hidden", "value": True}]},
     ]
 
 
@@ -51,7 +55,7 @@ def open_alerts_table(ctx: Context, grid, where: str, title: str = "Open alerts 
         title, grid, [InfluxTarget("A", Q.open_alerts(where), "table")],
         description="Every alert not closed and not a false alarm, most severe level first; click the id or title to open it "
                     "in the crew console ($api_url/console/#/alerts/<id>). Refreshed every minute from the alerts' state changes.",
-        overrides=alert_table_overrides(), sort_by="level_n", no_value="no open alerts",
+        overrides=alert_table_overrides(), sort_by="priority", no_value="no open alerts",
     )
 
 

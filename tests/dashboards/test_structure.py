@@ -140,7 +140,10 @@ def test_alert_rows_link_to_the_crew_console() -> None:
              for prop in o["properties"] if prop["id"] == "links"}
     assert links == {"alert_id": "${api_url}/console/#/alerts/${__value.raw}",
                      "title": "${api_url}/console/#/alerts/${__data.fields.alert_id}"}
-    assert table["options"]["sortBy"] == [{"desc": False, "displayName": "level_n"}]
+    assert table["options"]["sortBy"] == [{"desc": False, "displayName": "priority"}]
+    renamed = {o["matcher"]["options"]: prop["value"] for o in table["fieldConfig"]["overrides"]
+               for prop in o["properties"] if prop["id"] == "displayName"}
+    assert renamed["level_n"] == "priority"
 
 
 def _ingest_metric_names() -> tuple[set[str], dict[str, set[str]]]:
