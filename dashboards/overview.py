@@ -42,7 +42,7 @@ def status_tile(ctx: Context, lid: str, grid) -> Panel:  # noqa: ANN001
                     "(silent for more than k reporting intervals). Refreshed every minute by `lifewatch dashboards materialize`.",
         overrides=[fixed_colour_override("ok", OK_COLOUR), fixed_colour_override("alerting", LEVEL_COLOURS["red"]),
                    fixed_colour_override("offline", OFFLINE_COLOUR)],
-        orientation="vertical",
+        orientation="vertical", no_value="stale",
     )
 
 
@@ -54,7 +54,7 @@ def active_alerts_stat(ctx: Context, lifeline: str, grid) -> Panel:  # noqa: ANN
         overrides=[level_colour_override(lv.label, lv.label) for lv in Level]
         + [{"matcher": {"id": "byName", "options": lv.label}, "properties": [{"id": "displayName", "value": f"{lv.label} {lv.roman}"}]}
            for lv in Level],
-        orientation="vertical",
+        orientation="vertical", no_value="stale",
     )
 
 
