@@ -18,7 +18,7 @@ from ingest.consumer import MqttConsumer
 from ingest.deadletter import DeadLetterStore
 from ingest.metrics import IngestMetrics
 from ingest.writer import BatchWriter, Pending
-from lifewatch.influx import InfluxClient, InfluxError
+from lifewatch.influx import InfluxClient, InfluxError, InfluxQueryError
 from lifewatch.lifelines import load_lifelines
 from lifewatch.lineprotocol import encode_reading
 from lifewatch.model import Limits, Reading, Reject, parse_message
@@ -152,6 +152,11 @@ class Ingest:
             try:
                 self.influx.create_database()
                 return True
+            except InfluxQueryError as exc:
+                # a non-admin user may not CREATE DATABASE; that is fine when the database is already there
+                if "admin" in str(exc) and self._database_listed():
+                    return True
+                raise
             except InfluxError as exc:
                 if timeout is not None and time.monotonic() - t0 > timeout:
                     raise
@@ -159,6 +164,13 @@ class Ingest:
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
         return False
+
+    def _database_listed(self) -> bool:
+        try:
+            series = self.influx.query("SHOW DATABASES", db="")
+        except InfluxError:
+            return False
+        return any(row and row[0] == self.settings.influx_db for s in series for row in s.values)
 
     def start(self, stop: threading.Event) -> None:
         self._stop = stop

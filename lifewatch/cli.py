@@ -175,6 +175,12 @@ def _backtest(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="summary as JSON (on stdout with --out or a sweep)")
 
 
+def _dashboards(p: argparse.ArgumentParser) -> None:
+    from dashboards.cli import add_arguments
+
+    add_arguments(p)
+
+
 def _settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
@@ -191,6 +197,7 @@ COMMANDS: dict[str, tuple[str, str, Builder]] = {
     "record": ("ingest.record:cli", "export readings from InfluxDB to a Parquet recording", _record),
     "replay": ("simulators.replay:cli", "publish a recording to MQTT (QoS 1), keeping order and relative timing", _replay),
     "backtest": ("detectors.backtest.cli:cli", "run the detectors offline over a recording: detections, metrics, HTML report, sweeps", _backtest),
+    "dashboards": ("dashboards.cli:cli", "build, push and feed the Grafana dashboards (docs/dashboards.md)", _dashboards),
     "api": ("alerts.serve:cli", "the alert queue's HTTP API and crew console (with the escalation tick)", _api),
     "users": ("alerts.users_cli:cli", "manage API users and tokens (only hashes are stored)", _users),
     "notify": ("alerts.notify.worker:cli", "deliver alert notifications from the outbox (MQTT, webhooks, InfluxDB)", _notify),
