@@ -10,6 +10,9 @@
 3. Detectors: µs per reading of each lifeline's full suite and state bytes
    per sensor (bench/detectors_bench.py), against the cost of building the
    frames alone.
+4. End-to-end latency, publish to alert in the queue (bench/latency_bench.py).
+5. Backtest readings/s (bench/backtest_bench.py), against reading the
+   recording alone.
 
 Every figure is also written to ``bench/results/latest.json``.  This machine
 is shared and noisy: compare ratios, not absolute rates.
@@ -168,6 +171,10 @@ def main() -> int:
     for row in results["detectors"]:
         print(f"bench detectors lifeline={row['lifeline']} us_per_reading={row['us_per_reading']} "
               f"baseline_frame_us_per_reading={row['frame_us_per_reading']} state_bytes_per_sensor={row['state_bytes_per_sensor']}")
+    print("== 5. backtest: a simulated week through the statistical suite and the default pipeline", flush=True)
+    from bench import backtest_bench
+
+    backtest_bench.main(["--quiet"])
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")

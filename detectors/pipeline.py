@@ -114,7 +114,10 @@ class DetectorPipeline:
     def process(self, readings: list[Reading]) -> list[Detection]:
         if not readings:
             return []
-        frame = build_frame(readings, self.registry)
+        return self.process_frame(build_frame(readings, self.registry))
+
+    def process_frame(self, frame: Frame) -> list[Detection]:
+        """Run every stage on a frame built with this pipeline's registry (backtests build frames from columns)."""
         out: list[Detection] = []
         for stage in self.stages:
             out.extend(stage.process(frame))

@@ -35,7 +35,6 @@ import numpy as np
 
 from detectors.backtest.columns import FrameBuilder, reading_starts_mask
 from detectors.events import Detection
-from detectors.frame import Frame
 from detectors.pipeline import DetectorPipeline
 
 BATCH_ROWS = 1_000_000
@@ -115,15 +114,6 @@ def null_sentinels(cols: Any, lifelines: Mapping[str, Any] | None = None) -> Any
     return dataclasses.replace(cols, value=value)
 
 
-def process_frame(pipe: DetectorPipeline, frame: Frame) -> list[Detection]:
-    """What :meth:`DetectorPipeline.process` does once it has its frame."""
-    out: list[Detection] = []
-    for stage in pipe.stages:
-        out.extend(stage.process(frame))
-    out.sort(key=lambda d: d.ts_ns)
-    return out
-
-
 @dataclass
 class RunResult:
     detections: list[Detection]
@@ -185,7 +175,7 @@ def run_pipeline(pipe: DetectorPipeline, cols: Any, *, batch_rows: int = BATCH_R
                 stage_s[key] = stage_s.get(key, 0.0) + time.perf_counter() - t
             dets.sort(key=lambda d: d.ts_ns)
         else:
-            dets = process_frame(pipe, frame)
+            dets = pipe.process_frame(frame)
         out.extend(dets)
         if progress is not None:
             progress(b, len(cols), len(out))
