@@ -167,6 +167,8 @@ def main() -> int:
     print("== 3. detectors: each lifeline's full suite, one simulated day, live-sized batches", flush=True)
     from bench import detectors_bench
 
+    results["detectors_city"] = detectors_bench.city_state()
+    print(f"bench detectors city state_bytes_per_sensor={results['detectors_city']['state_bytes_per_sensor']} target=4096")
     results["detectors"] = detectors_bench.run()
     for row in results["detectors"]:
         print(f"bench detectors lifeline={row['lifeline']} us_per_reading={row['us_per_reading']} "

@@ -126,6 +126,26 @@ class StatStage(Stage):
         self._sev_thr = sorted((level_to_severity(Level.parse(k)), v) for k, v in self.levels.items())
         self.hyst = Hysteresis(min_points if min_points is not None else d["min_points"],
                                clear_points if clear_points is not None else d["clear_points"])
+        # dense local slots: the scorer's arrays hold only this stage's streams, not every stream of the city
+        self._local = np.full(0, -1, np.int64)  # global stream slot -> local slot (-1: not seen yet)
+        self._n_local = 0
+
+    def _local_slots(self, g: np.ndarray) -> np.ndarray:
+        """Local slots for global stream slots, assigned in order of first appearance (so any batching agrees)."""
+        top = int(g.max())
+        if top >= len(self._local):
+            grown = np.full(max(top + 1, 2 * len(self._local), 64), -1, np.int64)
+            grown[: len(self._local)] = self._local
+            self._local = grown
+        loc = self._local[g]
+        missing = loc < 0
+        if missing.any():
+            new, first = np.unique(g[missing], return_index=True)
+            new = new[np.argsort(first)]
+            self._local[new] = np.arange(self._n_local, self._n_local + len(new))
+            self._n_local += len(new)
+            loc = self._local[g]
+        return loc
 
     def severities(self, scores: np.ndarray) -> np.ndarray:
         """Severity 0..4 of each score (0 = normal)."""
@@ -140,7 +160,7 @@ class StatStage(Stage):
         rows = frame.select(codes)
         if not len(rows):
             return []
-        slots = frame.stream[rows]
+        slots = self._local_slots(frame.stream[rows])
         t = frame.t[rows]
         x = frame.x[rows]
         if hasattr(self.scorer, "process_baseline"):
@@ -160,13 +180,22 @@ class StatStage(Stage):
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        d = {f"scorer/{k}": v for k, v in self.scorer.state_dict().items()}
-        d.update({f"hyst/{k}": v for k, v in self.hyst.state_dict().items()})
+        n = self._n_local
+        d = {f"scorer/{k}": v[:n] for k, v in self.scorer.state_dict().items()}
+        d.update({f"hyst/{k}": v[:n] for k, v in self.hyst.state_dict().items()})
+        d["local"] = self._local.copy()
         return d
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
         self.scorer.load_state_dict({k[len("scorer/"):]: v for k, v in d.items() if k.startswith("scorer/")})
         self.hyst.load_state_dict({k[len("hyst/"):]: v for k, v in d.items() if k.startswith("hyst/")})
+        if "local" in d:
+            self._local = np.asarray(d["local"], np.int64).copy()
+            self._n_local = int(self._local.max()) + 1 if len(self._local) and self._local.max() >= 0 else 0
+        else:  # a checkpoint from before local slots: its slots were the global ones
+            n = len(next(v for k, v in d.items() if k.startswith("scorer/")))
+            self._local = np.arange(n, dtype=np.int64)
+            self._n_local = n
 
     def state_bytes_per_stream(self) -> int:
         return self.scorer.state_bytes_per_stream() + self.hyst.state_bytes_per_slot()
