@@ -89,7 +89,7 @@ def create_app(
     app.state.ctx = ctx
     app.include_router(me.health_router, responses=_documented(503))
     for r in (me.router, alerts.router, incidents.router, silences.router, stats.router, stream.router):
-        app.include_router(r, responses=_documented(401, 403, 404, 503))
+        app.include_router(r, responses=_documented(400, 401, 403, 404, 503))
     app.include_router(console_router)  # the crew console at /console/ (alerts/console)
     app.add_exception_handler(AlertError, _alert_error)  # type: ignore[arg-type]
     app.add_exception_handler(sa_exc.SQLAlchemyError, _store_error)
@@ -97,9 +97,13 @@ def create_app(
 
 
 def _documented(*codes: int) -> dict[int | str, dict[str, Any]]:
-    meaning = {401: "no, unknown or revoked token", 403: "the caller's role may not do this", 404: "not found (or not in the caller's unit)",
+    meaning = {400: "the request body could not be parsed (e.g. JSON that is not UTF-8)", 401: "no, unknown or revoked token", 403: "the caller's role may not do this", 404: "not found (or not in the caller's unit)",
                409: "illegal transition or version conflict", 503: "the database is unavailable"}
-    return {code: {"model": ErrorPublic, "description": meaning[code]} for code in codes}
+    out: dict[int | str, dict[str, Any]] = {code: {"model": ErrorPublic, "description": meaning[code]} for code in codes}
+    if 400 in out:  # FastAPI's own answer, {"detail": "There was an error parsing the body"}, not ErrorPublic
+        out[400] = {"description": meaning[400], "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}}
+    return out
 
 
 def _alert_error(request: Request, exc: AlertError) -> JSONResponse:

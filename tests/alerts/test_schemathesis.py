@@ -13,7 +13,7 @@ Every response must be < 500, and then pass schemathesis's default checks
 and body schema, negative data rejected, auth enforced) except
 ``positive_data_acceptance`` (see ``EXCLUDED``).  One non-conformance it found
 is reported, not hidden: a JSON body that is not UTF-8 gets FastAPI's
-undocumented 400, pinned by the strict xfail at the end.
+400 for a body that is not UTF-8 JSON, now documented (see the last test).
 
 Bounded for ``make test``: ``LIFEWATCH_FUZZ_EXAMPLES`` examples per operation
 (default 25; ``make chaos`` may raise it), no deadline.
@@ -139,8 +139,6 @@ def fuzz_ids(tmp_path: Path) -> Iterator[tuple[object, dict[str, list]]]:
 
 def _known_gaps(response) -> list:  # noqa: ANN001
     """Checks that fail for a reason reported (and pinned by a strict xfail below) rather than hidden."""
-    if response.status_code == 400:  # FastAPI's "error parsing the body": see test_non_utf8_body_status_is_documented
-        return [schemathesis.checks.status_code_conformance]
     return []
 
 
@@ -172,11 +170,9 @@ def test_document_is_the_apps(fuzz_ids) -> None:  # noqa: ANN001
         assert client.get("/openapi.json").json() == schema.raw_schema
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "found by schemathesis: a JSON body that is not UTF-8 gets FastAPI's 400 'There was an error parsing the body' "
-    "(malformed UTF-8 JSON gets a documented 422), which the OpenAPI document does not list (alerts/api/app.py "
-    "documents 401/403/404/503 and 409/422 per route); strict, so documenting 400 turns this red"))
 def test_non_utf8_body_status_is_documented(fuzz_ids) -> None:  # noqa: ANN001
+    """Found by schemathesis: a JSON body that is not UTF-8 gets FastAPI's 400 "There was an error parsing the
+    body"; the document now lists 400 on the routes (alerts/api/app.py)."""
     app, ids = fuzz_ids
     from tests.alerts.conftest import TestClient
 
