@@ -147,12 +147,6 @@ def _clean(v: float) -> float:
     return float(f"{v:.12g}")
 
 
-def _step(hyst: Hysteresis, slots: np.ndarray, t: np.ndarray, sev: np.ndarray, score: np.ndarray):  # noqa: ANN202
-    """``hyst.step`` plus the condition's peak score at each event (batch-size independent)."""
-    *events, peaks = hyst.step(slots, t, sev, score, with_peaks=True)
-    return tuple(events), peaks
-
-
 class ThresholdError(ValueError):
     """A threshold spec or override that cannot be used (raised at construction, or when a sensor asks
     for a rule set that does not exist)."""
@@ -316,9 +310,9 @@ class _Rule:
         prof = self.profiles_for(frame, rows, local)
         x = frame.x[rows]
         sev, score, extra = self._severity(x, prof, local, frame.t[rows])
-        events, peaks = _step(self.hyst, local, frame.t[rows], sev, score)
+        # peaks as of each event's row, whatever the batching
+        ev_row, ev_kind, ev_sev, ev_start, peaks = self.hyst.step(local, frame.t[rows], sev, score, with_peaks=True)
         out: list[Detection] = []
-        ev_row, ev_kind, ev_sev, ev_start = events
         for e, (r, k, sv, start) in enumerate(zip(ev_row.tolist(), ev_kind.tolist(), ev_sev.tolist(), ev_start.tolist(), strict=True)):
             row = int(rows[r])
             p = self.profiles[int(prof[r])]
@@ -671,9 +665,8 @@ class _AQIRule(_Rule):
         sev = np.zeros(len(keep), np.int8)
         for k in self.present:
             sev[g_val >= self.bound_tab[g_prof, k]] = k
-        events, peaks = _step(self.hyst, local[gi], t[gi], sev, g_val)
+        ev_row, ev_kind, ev_sev, ev_start, peaks = self.hyst.step(local[gi], t[gi], sev, g_val, with_peaks=True)
         out: list[Detection] = []
-        ev_row, ev_kind, ev_sev, ev_start = events
         for e, (j, k, sv, start) in enumerate(zip(ev_row.tolist(), ev_kind.tolist(), ev_sev.tolist(), ev_start.tolist(), strict=True)):
             g = keep[j]
             members = order[starts[g]:ends[g]]

@@ -5,8 +5,6 @@
   :class:`detectors.base.Scorer`, for stages).
 * :func:`hyst_state` / :func:`load_hyst`: a :class:`~detectors.decide.Hysteresis`
   inside a stage's state dict.
-* :func:`step_with_peaks`: hysteresis events plus each event's peak as of
-  its row (independent of batching).
 * :func:`local_phase`: time of day on the city's clock as a fraction of a day.
 """
 
@@ -79,12 +77,6 @@ def load_hyst(h: Hysteresis, d: dict[str, np.ndarray], prefix: str = "hyst/") ->
 def level_severity(level: Level | str | int) -> int:
     """Hysteresis severity (1 blue .. 4 red) of a level given as a Level, name or number."""
     return 5 - int(Level.parse(level))
-
-
-def step_with_peaks(h: Hysteresis, slots: np.ndarray, t: np.ndarray, sev: np.ndarray, score: np.ndarray):
-    """:meth:`Hysteresis.step` split into (events, peak of each event as of its row)."""
-    ev = h.step(slots, t, sev, score, with_peaks=True)
-    return ev[:4], ev[4]
 
 
 def local_phase(t_ns: np.ndarray | int, utc_offset_hours: float) -> np.ndarray:

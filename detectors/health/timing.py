@@ -36,7 +36,7 @@ import numpy as np
 from detectors.decide import RAISE, Hysteresis, severity_to_level
 from detectors.events import CLEARED, RAISED, UPDATED, Detection
 from detectors.frame import Frame
-from detectors.health._kit import NS, StateArrays, hyst_state, level_severity, load_hyst, step_with_peaks
+from detectors.health._kit import NS, StateArrays, hyst_state, level_severity, load_hyst
 from detectors.pipeline import Stage
 from lifewatch.lifelines import LIFELINE_IDS
 
@@ -306,7 +306,7 @@ class _Timing(Stage):
                     int(self.p["skew_min_points"]), 0.1, self._do_offline, self.lvl,
                     o_s, o_t, o_w, o_sev, o_sc, o_e1, o_e2, o_iv)
         o_s, o_t, o_w, o_sev, o_sc, o_e1, o_e2, o_iv = (a[:k] for a in (o_s, o_t, o_w, o_sev, o_sc, o_e1, o_e2, o_iv))
-        (ev_row, ev_kind, ev_sev, ev_start), peaks = step_with_peaks(self.hyst, o_s, o_t, o_sev, o_sc)
+        ev_row, ev_kind, ev_sev, ev_start, peaks = self.hyst.step(o_s, o_t, o_sev, o_sc, with_peaks=True)
         reg = frame.registry
         out = []
         for r, kind, sev, start, pk in zip(ev_row.tolist(), ev_kind.tolist(), ev_sev.tolist(), ev_start.tolist(),
