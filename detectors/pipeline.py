@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.decide import CLEAR, RAISE, Hysteresis, severity_to_level
+from detectors.decide import CLEAR, RAISE, severity_to_level
 from detectors.events import CLEARED, RAISED, UPDATED, Detection
 from detectors.frame import Frame, Registry, build_frame
 from lifewatch.city import City
@@ -56,23 +56,19 @@ def emit_stream_events(
     frame: Frame,
     rows: np.ndarray,
     events: tuple[np.ndarray, ...],
-    hyst: Hysteresis,
     *,
     detector: str,
     kind: str,
-    slots: np.ndarray,
     evidence: dict[str, Any] | None = None,
     scores: np.ndarray | None = None,
 ) -> list[Detection]:
     """Turn hysteresis events over per-stream rows into detections about one sensor each.
 
     ``rows`` are the frame rows the stage fed (in order); ``events`` is what
-    :meth:`Hysteresis.step` returned for them (with ``with_peaks=True`` the
-    peak evidence is exact for any batching; without, it is read from the
-    state after the batch); ``slots`` the hysteresis slots fed.
+    :meth:`Hysteresis.step` returned for them with ``with_peaks=True``, so the
+    peak evidence is each event's peak as of its row, whatever the batching.
     """
-    ev_row, ev_kind, ev_sev, ev_start = events[:4]
-    ev_peak = events[4] if len(events) > 4 else None
+    ev_row, ev_kind, ev_sev, ev_start, ev_peak = events
     reg = frame.registry
     out: list[Detection] = []
     for j, (r, k, sev, start) in enumerate(zip(ev_row.tolist(), ev_kind.tolist(), ev_sev.tolist(), ev_start.tolist(), strict=True)):
@@ -83,7 +79,7 @@ def emit_stream_events(
         ev["value"] = float(frame.x[row])
         if scores is not None:
             ev["score"] = float(scores[r])
-        ev["peak_score"] = float(ev_peak[j]) if ev_peak is not None else hyst.peak(int(slots[r]))
+        ev["peak_score"] = float(ev_peak[j])
         t = int(frame.t[row])
         out.append(
             Detection(

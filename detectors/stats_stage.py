@@ -175,8 +175,8 @@ class StatStage(Stage):
             r = int(events[0][k])
             evidence = {"scorer": self.scorer_name, "baseline": None if np.isnan(base[r]) else float(base[r]),
                         "levels": dict(self.levels)}
-            out.extend(emit_stream_events(frame, rows, one, self.hyst, detector=self.name, kind=self.kind,
-                                          slots=slots, evidence=evidence, scores=scores))
+            out.extend(emit_stream_events(frame, rows, one, detector=self.name, kind=self.kind,
+                                          evidence=evidence, scores=scores))
         return out
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -111,7 +111,7 @@ class SensorHealthStage(Stage):
         ev = self.hyst.step(slots, frame.t[frows], sev, score, with_peaks=True)
         if not len(ev[0]):
             return []
-        out = emit_stream_events(frame, frows, ev, self.hyst, detector=self.name, kind=self.kind, slots=slots,
+        out = emit_stream_events(frame, frows, ev, detector=self.name, kind=self.kind,
                                  evidence={"source": self.source}, scores=score)
         for d, i in zip(out, ev[0].tolist(), strict=True):
             d.evidence.update(self._evidence(extra, i, frame, int(frows[i])))

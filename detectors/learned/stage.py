@@ -231,8 +231,7 @@ class LearnedStage(Stage):
                 out = outside_envelope(f, m.feature_min, m.feature_max, self.envelope_margin)[:, _ENV_MASK].any(axis=1)
             sev[idx] = severity(a, m.threshold, m.score_max, self.max_severity, out)
         events = self.hyst.step(slots, t, sev, scores, with_peaks=True)
-        dets = emit_stream_events(frame, sel, events, self.hyst, detector=self.detector, kind=self.kind,
-                                  slots=slots, scores=scores)
+        dets = emit_stream_events(frame, sel, events, detector=self.detector, kind=self.kind, scores=scores)
         for d, r in zip(dets, events[0].tolist(), strict=True):
             m = self.models[int(rc[r])]
             f = feats[r]

@@ -134,7 +134,7 @@ class BearingSeizure(Stage):
         slots_a = np.array(out_slots, np.int64)
         scores_a = np.array(out_score)
         events = self.hyst.step(slots_a, np.array(out_t, np.int64), np.array(out_sev, np.int8), scores_a, with_peaks=True)
-        dets = emit_stream_events(frame, rows_a, events, self.hyst, detector=self.name, kind=self.name, slots=slots_a,
+        dets = emit_stream_events(frame, rows_a, events, detector=self.name, kind=self.name,
                                   scores=scores_a, evidence={"source": "domain.md §4.3 bearing seizure: movement << alpha L dT"})
         for d in dets:
             s = self.sensors.index(d.sensors[0])
