@@ -143,9 +143,6 @@ class Hysteresis:
     def active(self, slot: int) -> int:
         return int(self.state["active"][slot]) if slot < self.capacity else 0
 
-    def peak(self, slot: int) -> float:
-        return float(self.state["peak"][slot]) if slot < self.capacity else 0.0
-
     def state_dict(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.state.items()}
 
